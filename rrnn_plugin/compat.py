@@ -1,0 +1,69 @@
+"""Small compatibility layer between AllenNLP 2.10.1 (2022) and torch 2.13 (see README, "Install").
+
+Everything AllenNLP-version-specific lives here, applied once when the plugin is imported (AllenNLP
+imports plugins before it reads a config), and nothing in AllenNLP's installed files is changed:
+
+1. torch >= 2.7 removed `verbose` from `ReduceLROnPlateau`, so AllenNLP's `reduce_on_plateau`
+   scheduler fails to build.  We register our own scheduler under the same name (and under
+   `rrnn_reduce_on_plateau`) that accepts and ignores `verbose`.
+2. torch >= 2.6 loads checkpoints with `weights_only=True`.  AllenNLP's training state holds metric
+   values (metric tracker, callback states) that can be numpy scalars, which torch then refuses,
+   so `allennlp train --recover` fails.  We allow-list exactly the numpy scalar types.
+(The missing-torchvision problem happens before any plugin is imported; `rrnn_plugin_shim.py`
+handles it.)
+"""
+from typing import List, Union
+
+import numpy
+import torch
+from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from allennlp.training.learning_rate_schedulers.pytorch_lr_schedulers import (
+    ReduceOnPlateauLearningRateScheduler,
+)
+from allennlp.training.optimizers import Optimizer
+
+
+@LearningRateScheduler.register("rrnn_reduce_on_plateau")
+class CompatReduceOnPlateauScheduler(ReduceOnPlateauLearningRateScheduler):
+    """AllenNLP's `reduce_on_plateau` for torch >= 2.7 (`verbose` is accepted and ignored)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: bool = False,
+        threshold_mode: str = "rel",
+        threshold: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: Union[float, List[float]] = 0,
+        eps: float = 1e-8,
+    ) -> None:
+        lr_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer=optimizer,
+            mode=mode,
+            factor=factor,
+            patience=patience,
+            threshold_mode=threshold_mode,
+            threshold=threshold,
+            cooldown=cooldown,
+            min_lr=min_lr,
+            eps=eps,
+        )
+        # skip ReduceOnPlateauLearningRateScheduler.__init__, which passes `verbose` to torch
+        super(ReduceOnPlateauLearningRateScheduler, self).__init__(lr_scheduler)
+
+
+LearningRateScheduler.register("reduce_on_plateau", exist_ok=True)(CompatReduceOnPlateauScheduler)
+
+# Metric values in AllenNLP training states (metric tracker, callbacks) can be numpy scalars.
+torch.serialization.add_safe_globals(
+    [
+        numpy.core.multiarray.scalar,
+        numpy.dtype,
+        numpy.dtypes.Float64DType,
+        numpy.dtypes.Float32DType,
+        numpy.dtypes.Int64DType,
+    ]
+)

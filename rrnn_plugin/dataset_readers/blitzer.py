@@ -1,0 +1,399 @@
+"""Reader for the Blitzer et al. (2007) multi-domain Amazon reviews (`positive.review`/`negative.review`).
+
+The files are pseudo-XML (one tag per line, free text with `&`, `<` and control characters inside),
+so they are parsed by a small line-based state machine instead of an XML parser.  There is no
+official split: `split_reviews` defines a deterministic, stratified one that depends only on the
+seed, the domain, the label and the order of the reviews in their file.
+
+Data paths: `<dir>#<split>` with split `train`, `validation` (alias `dev`) or `test`, or `<dir>`
+alone for all reviews.  `<dir>` is a domain folder holding `positive.review`/`negative.review`,
+`<root>/mix` (every domain folder under `<root>`) or `<root>/books+dvd` (the listed domains).
+"""
+from collections import Counter
+from dataclasses import dataclass
+import hashlib
+import html
+import logging
+import os
+from pathlib import Path
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Instance
+
+from rrnn_plugin.dataset_readers.sentiment_reader import DataFormatError, SentimentReader
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+
+LABELS = ("negative", "positive")  # also the deterministic file order within a domain
+SPLITS = ("train", "validation", "test")
+SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
+MIX = "mix"
+
+_OPEN_TAG = re.compile(r"^<([A-Za-z_][A-Za-z0-9_]*)>$")
+# C0/C1 control characters, ignored when recognizing tags.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Markers of a character lost in some earlier conversion, deleted from the text: non-whitespace
+# control characters (the real files have \x1a where an accented letter or a degree sign was,
+# as in "clich\x1ad", "400\x1aF") and the replacement character, also in its utf-8-read-as-latin-1
+# form "\xef\xbf\xbd" ("clich\xef\xbf\xbdd").  Deleting keeps such a word in one piece.
+_LOST = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]|\ufffd|\xef\xbf\xbd")
+
+
+@dataclass(frozen=True)
+class Review:
+    """One labelled review and where it came from (so any problem can be traced to its line)."""
+
+    text: str
+    label: str
+    title: str
+    rating: Optional[float]
+    domain: str
+    path: str
+    line: int
+    unique_id: str = ""
+
+
+def _normalize(text: str) -> str:
+    """Unescape HTML entities, delete lost-character markers, collapse whitespace to single spaces."""
+    return " ".join(_LOST.sub("", html.unescape(text)).split())
+
+
+def _tag_line(line: str) -> str:
+    """The line as seen by the structure parser: no surrounding whitespace or control characters."""
+    return _CONTROL.sub("", line).strip()
+
+
+def _rating_agrees(rating: Optional[float], label: str) -> bool:
+    if rating is None:
+        return False
+    return rating > 3.0 if label == "positive" else rating < 3.0
+
+
+def read_review_file(
+    path: PathLike, label: Optional[str] = None, domain: Optional[str] = None
+) -> List[Review]:
+    """All reviews of one `.review` file, in file order.
+
+    The label defaults to the file name (`positive.review` / `negative.review`) and the domain to
+    the folder name.  Structural problems raise `DataFormatError` naming the file and line; a rating
+    that contradicts the file's label is only counted and logged (the file's label is kept, since
+    that is how Blitzer et al. labelled the balanced sets).
+    """
+    path = Path(path)
+    if label is None:
+        label = path.stem
+        if label not in LABELS:
+            raise ValueError(
+                f"{path}: cannot infer the label from the file name; expected one of "
+                f"{', '.join(l + '.review' for l in LABELS)} or an explicit label"
+            )
+    if domain is None:
+        domain = path.resolve().parent.name
+
+    reviews: List[Review] = []
+    root_line: Optional[int] = None  # line of an open <reviews> root
+    root_closed = False
+    review_line: Optional[int] = None  # line of the open <review>
+    fields: Dict[str, str] = {}
+    field: Optional[str] = None  # name of the open field inside a review
+    field_line = 0
+    field_lines: List[str] = []
+
+    # latin-1 decodes any byte, and iterating the file splits on newlines only (unlike
+    # str.splitlines, which would also split on \x1c, \x85, ... and shift the line numbers).
+    with open(path, encoding="latin-1") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = _tag_line(raw)
+            if field is not None:  # inside a field: everything but its closing tag is content
+                if line == f"</{field}>":
+                    fields.setdefault(field, " ".join(field_lines))
+                    field = None
+                elif line in ("<review>", "</review>"):
+                    raise DataFormatError(
+                        path, number, f"{line} inside <{field}> (opened at line {field_line}), "
+                        "which was never closed",
+                    )
+                else:
+                    field_lines.append(raw)
+            elif review_line is not None:  # inside a review, between fields
+                open_match = _OPEN_TAG.match(line)
+                if line == "</review>":
+                    text = _normalize(fields.get("review_text", ""))
+                    if not text:
+                        problem = (
+                            "empty <review_text>" if "review_text" in fields else "no <review_text>"
+                        )
+                        raise DataFormatError(path, review_line, f"review has {problem}")
+                    try:
+                        rating: Optional[float] = float(fields.get("rating", "").strip())
+                    except ValueError:
+                        rating = None
+                    reviews.append(
+                        Review(
+                            text=text,
+                            label=label,
+                            title=_normalize(fields.get("title", "")),
+                            rating=rating,
+                            domain=domain,
+                            path=str(path),
+                            line=review_line,
+                            unique_id=_normalize(fields.get("unique_id", "")),
+                        )
+                    )
+                    review_line = None
+                elif open_match and line not in ("<review>", "<reviews>"):
+                    field, field_line, field_lines = open_match.group(1), number, []
+                elif line == "<review>":
+                    raise DataFormatError(
+                        path, review_line, f"<review> is not closed before the next <review> "
+                        f"at line {number}",
+                    )
+                elif line:
+                    raise DataFormatError(
+                        path, number, f"unexpected {line[:40]!r} in a <review> outside any field"
+                    )
+            else:  # top level
+                if line == "<review>" and not root_closed:
+                    review_line, fields = number, {}
+                elif line == "<reviews>" and root_line is None and not reviews:
+                    root_line = number
+                elif line == "</reviews>" and root_line is not None and not root_closed:
+                    root_closed = True
+                elif line:
+                    raise DataFormatError(
+                        path, number, f"unexpected {line[:40]!r} at the top level (expected "
+                        "<review>, or one <reviews> ... </reviews> root around the reviews)",
+                    )
+    if review_line is not None:
+        where = f" (field <{field}> opened at line {field_line} is not closed)" if field else ""
+        raise DataFormatError(
+            path, review_line, f"<review> is not closed before the end of the file{where}; "
+            "truncated file?",
+        )
+    if root_line is not None and not root_closed:
+        raise DataFormatError(
+            path, root_line, "<reviews> is not closed before the end of the file; truncated file?"
+        )
+
+    disagreeing = sum(not _rating_agrees(r.rating, label) for r in reviews)
+    if disagreeing:
+        logger.warning(
+            "%s: %d of %d reviews have a rating that does not fit the label %r (or no rating); "
+            "keeping the file's label",
+            path, disagreeing, len(reviews), label,
+        )
+    return reviews
+
+
+def parse_data_path(data_path: PathLike) -> Tuple[str, Optional[str]]:
+    """`<dir>#<split>` -> (`<dir>`, canonical split name or None for all reviews)."""
+    data_path = str(data_path)
+    if "#" not in data_path or os.path.isdir(data_path):
+        return data_path, None
+    directory, split = data_path.rsplit("#", 1)
+    if split not in SPLIT_ALIASES:
+        raise ConfigurationError(
+            f"{data_path}: unknown split {split!r}; expected one of "
+            f"{', '.join(sorted(SPLIT_ALIASES))} after '#'"
+        )
+    return directory, SPLIT_ALIASES[split]
+
+
+def _label_files(directory: Path) -> List[Path]:
+    return [directory / f"{label}.review" for label in LABELS if (directory / f"{label}.review").is_file()]
+
+
+def resolve_domain_dirs(data_dir: PathLike) -> List[Path]:
+    """The domain folders that `data_dir` names (a domain, `<root>/mix` or `<root>/a+b`), sorted."""
+    data_dir = Path(data_dir)
+    if data_dir.is_dir():
+        if not _label_files(data_dir):
+            raise FileNotFoundError(
+                f"{data_dir}: folder has no positive.review or negative.review file"
+            )
+        return [data_dir]
+    root, name = data_dir.parent, data_dir.name
+    if name == MIX:
+        if not root.is_dir():
+            raise FileNotFoundError(f"{data_dir}: folder {root} does not exist")
+        domains = sorted(d for d in root.iterdir() if d.is_dir() and _label_files(d))
+        if not domains:
+            raise FileNotFoundError(
+                f"{data_dir}: no subfolder of {root} has positive.review or negative.review files"
+            )
+        return domains
+    if "+" in name:
+        domains = []
+        for domain in sorted(set(name.split("+"))):
+            if not domain:
+                raise ConfigurationError(f"{data_dir}: empty domain name in {name!r}")
+            if not (root / domain).is_dir():
+                raise FileNotFoundError(f"{data_dir}: domain folder {root / domain} does not exist")
+            if not _label_files(root / domain):
+                raise FileNotFoundError(
+                    f"{data_dir}: domain folder {root / domain} has no positive.review or "
+                    "negative.review file"
+                )
+            domains.append(root / domain)
+        return domains
+    raise FileNotFoundError(f"{data_dir}: no such folder (nor '<root>/mix' or '<root>/a+b')")
+
+
+def load_reviews(data_dir: PathLike) -> List[Review]:
+    """All reviews under `data_dir` (no `#split`), in the canonical order used for splitting and
+    de-duplication: domains sorted by name, `negative.review` before `positive.review`, file order."""
+    reviews: List[Review] = []
+    for domain_dir in resolve_domain_dirs(data_dir):
+        files = _label_files(domain_dir)
+        if len(files) < len(LABELS):
+            logger.warning("%s: only %s, the other label is missing", domain_dir, files[0].name)
+        for file in files:
+            reviews.extend(read_review_file(file, domain=domain_dir.name))
+    return reviews
+
+
+def _check_fractions(split_fractions: Sequence[float]) -> Tuple[float, float, float]:
+    fractions = tuple(float(f) for f in split_fractions)
+    if len(fractions) != 3 or any(f < 0 or f > 1 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ConfigurationError(
+            f"split_fractions must be three numbers in [0, 1] (train, validation, test) that sum "
+            f"to 1, got {list(split_fractions)}"
+        )
+    return fractions  # type: ignore
+
+
+def _round_half_up(x: float) -> int:
+    return int(x + 0.5 + 1e-9)
+
+
+def _stable_key(seed: Union[int, str], domain: str, label: str, index: int) -> bytes:
+    # sha256 rather than hash() (salted per process) or random.shuffle (whose algorithm Python
+    # does not promise to keep): the split must be the same on every machine and Python version.
+    return hashlib.sha256(f"{seed}:{domain}:{label}:{index}".encode("utf-8")).digest()
+
+
+def split_reviews(
+    reviews: Sequence[Review],
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: Union[int, str] = 13,
+) -> Dict[str, List[Review]]:
+    """Deterministic stratified split -> `{"train": [...], "validation": [...], "test": [...]}`.
+
+    Each (domain, label) stratum is permuted by a seeded hash of the review's position in the
+    stratum, then cut by the fractions (rounded half up, test takes the rest): 1000 reviews with
+    (0.8, 0.1, 0.1) give exactly 800/100/100.  A review's split therefore does not depend on which
+    other domains are loaded.  Pass *all* reviews of each stratum (split before de-duplicating),
+    otherwise positions shift.  Within a split, reviews keep their input order.
+    """
+    fractions = _check_fractions(split_fractions)
+    strata: Dict[Tuple[str, str], List[int]] = {}
+    for i, review in enumerate(reviews):
+        strata.setdefault((review.domain, review.label), []).append(i)
+    assignment: Dict[int, str] = {}
+    for (domain, label), members in strata.items():
+        order = sorted(
+            range(len(members)), key=lambda k: _stable_key(seed, domain, label, k)
+        )
+        n = len(members)
+        n_train = min(n, _round_half_up(n * fractions[0]))
+        n_validation = min(n - n_train, _round_half_up(n * fractions[1]))
+        for rank, k in enumerate(order):
+            split = "train" if rank < n_train else "validation" if rank < n_train + n_validation else "test"
+            assignment[members[k]] = split
+    result: Dict[str, List[Review]] = {split: [] for split in SPLITS}
+    for i, review in enumerate(reviews):
+        result[assignment[i]].append(review)
+    return result
+
+
+def duplicate_flags(reviews: Iterable[Review]) -> List[bool]:
+    """For each review, whether an earlier review has exactly the same (normalized) text."""
+    seen = set()
+    flags = []
+    for review in reviews:
+        flags.append(review.text in seen)
+        seen.add(review.text)
+    return flags
+
+
+def select_reviews(
+    data_path: PathLike,
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: Union[int, str] = 13,
+    drop_duplicates: bool = True,
+) -> List[Review]:
+    """The reviews a data path (`<dir>` or `<dir>#<split>`) denotes, exactly as the reader reads them.
+
+    The split is made on all reviews first and duplicates are dropped afterwards, over all the data
+    under `<dir>` (keeping the first occurrence in canonical order): removing duplicates never
+    moves another review to a different split, and a text never appears in two splits.
+    """
+    data_dir, split = parse_data_path(data_path)
+    reviews = load_reviews(data_dir)
+    if split is None:
+        selected = reviews
+    else:
+        selected = split_reviews(reviews, split_fractions, seed)[split]
+    if drop_duplicates:
+        duplicates = {id(r) for r, dup in zip(reviews, duplicate_flags(reviews)) if dup}
+        kept = [r for r in selected if id(r) not in duplicates]
+        per_domain = Counter(r.domain for r in selected if id(r) in duplicates)
+        logger.info(
+            "%s: dropped %d duplicate review texts (%s), %d reviews left",
+            data_path, len(selected) - len(kept),
+            ", ".join(f"{d}: {n}" for d, n in sorted(per_domain.items())) or "none", len(kept),
+        )
+        selected = kept
+    return selected
+
+
+@DatasetReader.register("blitzer_reviews")
+class BlitzerReviewsReader(SentimentReader):
+    """Reads the Blitzer et al. (2007) `.review` files for binary sentiment classification.
+
+    See the module docstring for the data path syntax (`<dir>#train`, `<root>/mix#test`, ...).
+
+    # Parameters
+
+    split_fractions : `Tuple[float, float, float]`, optional (default=`(0.8, 0.1, 0.1)`)
+        Train, validation and test fractions of each (domain, label) stratum; must sum to 1.
+    seed : `int`, optional (default=`13`)
+        Seed of the split (not of anything else).
+    drop_duplicates : `bool`, optional (default=`True`)
+        Drop reviews whose text repeats an earlier one (the original data has 20-46 per domain).
+    include_title : `bool`, optional (default=`False`)
+        Prepend the review title to its text.
+    **kwargs
+        `SentimentReader` / `DatasetReader` options (token_indexers, lowercase, clean, ...).
+    """
+
+    def __init__(
+        self,
+        split_fractions: Tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 13,
+        drop_duplicates: bool = True,
+        include_title: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._split_fractions = _check_fractions(split_fractions)
+        self._seed = seed
+        self._drop_duplicates = drop_duplicates
+        self._include_title = include_title
+
+    def review_text(self, review: Review) -> str:
+        """The text a review contributes to its instance."""
+        if self._include_title and review.title:
+            return f"{review.title} {review.text}"
+        return review.text
+
+    def _read(self, file_path: PathLike) -> Iterable[Instance]:
+        reviews = select_reviews(
+            file_path, self._split_fractions, self._seed, self._drop_duplicates
+        )
+        for review in self.shard_iterable(reviews):
+            yield self.text_to_instance(self.review_text(review), review.label)

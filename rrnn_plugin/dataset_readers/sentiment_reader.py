@@ -1,0 +1,101 @@
+"""Shared base for the sentiment readers: one tokenization, one instance layout, one error type.
+
+Every reader (Blitzer pseudo-XML, the authors' TSV) and the predictor go through
+`SentimentReader.text_to_instance`, so training and serving see exactly the same tokens.
+"""
+from typing import Dict, Optional, Union
+import os
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Instance, Token, TokenIndexer
+from allennlp.data.fields import Field, LabelField, TextField
+from allennlp.data.token_indexers import SingleIdTokenIndexer
+
+from rrnn_plugin.dataset_readers.text_cleaning import tokenize
+
+
+class DataFormatError(ValueError):
+    """A data file that cannot be read as its format promises.
+
+    The message always names the file and the line (`"<path>, line <n>: <what is wrong>"`) so that
+    a broken input can be fixed without a debugger.  The parts are kept as attributes too.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], line: int, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{self.path}, line {line}: {problem}")
+
+    def __reduce__(self):
+        # The default pickling re-calls __init__ with the formatted message only; data-loader
+        # worker processes may need to send this error back to the main process.
+        return (type(self), (self.path, self.line, self.problem))
+
+
+class SentimentReader(DatasetReader):
+    """Base class (not registered) of the document-classification readers.
+
+    Instances have a `tokens` `TextField` (tokens from `text_cleaning.tokenize`) and, when the
+    label is known, a `label` `LabelField`.  `text_to_instance` attaches the token indexers, so
+    that its instances can be indexed right away (by a predictor, or `Model.forward_on_instance`),
+    except inside a multi-process data-loader worker: AllenNLP refuses instances that carry
+    indexers there (they would be pickled with every instance), and the main process attaches
+    them through `apply_token_indexers` instead.  Subclasses read through `self.shard_iterable`,
+    so sharding across workers and distributed ranks is manual.
+
+    # Parameters
+
+    token_indexers : `Dict[str, TokenIndexer]`, optional (default=`{"tokens": SingleIdTokenIndexer()}`)
+    lowercase : `bool`, optional (default=`True`)
+    clean : `bool`, optional (default=`True`)
+        Kim (2014)-style cleaning, as the paper's authors did.
+    add_boundary_tokens : `bool`, optional (default=`True`)
+        Wrap every document in `<s>` ... `</s>`.
+    max_tokens : `int`, optional (default=`None`)
+        Keep at most this many words per document (before the boundary tokens).
+    """
+
+    def __init__(
+        self,
+        token_indexers: Dict[str, TokenIndexer] = None,
+        lowercase: bool = True,
+        clean: bool = True,
+        add_boundary_tokens: bool = True,
+        max_tokens: Optional[int] = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs
+        )
+        if max_tokens is not None and max_tokens < 1:
+            raise ConfigurationError(f"max_tokens must be a positive integer or null, got {max_tokens}")
+        self._token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
+        self._lowercase = lowercase
+        self._clean = clean
+        self._add_boundary_tokens = add_boundary_tokens
+        self._max_tokens = max_tokens
+
+    def tokenize(self, text: str) -> list:
+        """The token strings this reader makes of `text` (for vocabulary filters and debugging)."""
+        return tokenize(
+            text,
+            lowercase=self._lowercase,
+            clean=self._clean,
+            add_boundary_tokens=self._add_boundary_tokens,
+            max_tokens=self._max_tokens,
+        )
+
+    def text_to_instance(self, text: str, label: Optional[str] = None) -> Instance:  # type: ignore
+        """Raw document text (and label, when known) -> `Instance`; also what predictors call."""
+        tokens = [Token(t) for t in self.tokenize(text)]
+        in_worker = self.get_worker_info() is not None
+        fields: Dict[str, Field] = {
+            "tokens": TextField(tokens, None if in_worker else self._token_indexers)
+        }
+        if label is not None:
+            fields["label"] = LabelField(str(label))
+        return Instance(fields)
+
+    def apply_token_indexers(self, instance: Instance) -> None:
+        instance.fields["tokens"].token_indexers = self._token_indexers  # type: ignore

@@ -1,0 +1,1 @@
+from rrnn_plugin.models.rational_classifier import RationalClassifier

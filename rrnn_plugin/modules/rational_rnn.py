@@ -1,0 +1,165 @@
+"""`rational_rnn`: a layer of weighted finite-state automata as a Seq2Vec encoder (method.md §1).
+
+Each output unit is one linear-chain WFSA; WFSAs in one layer may have different lengths.  All
+input-dependent terms are one matrix multiply over the whole batch; only the cheap elementwise
+recurrence runs over time.
+
+Parameters are stored per *state* so that the group-lasso group of a state (everything that enters
+it: main-path weights w, self-loop weights v, self-loop bias b) is one slice:
+`weight[s] = [w_s; v_s]` of shape (2, input_dim) and `bias[s]`, for the flat state index s that runs
+over WFSA 0's states, then WFSA 1's, and so on.
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
+
+from rrnn_plugin.modules.recurrence import wfsa_recurrence
+from rrnn_plugin.modules.semirings import SEMIRINGS, get_semiring
+
+
+def expand_wfsa_lengths(wfsa_lengths: Union[Dict[str, int], Sequence[int]]) -> List[int]:
+    """`{"1": 6, "4": 2}` -> `[1]*6 + [4]*2`; a list is taken as given (one length per WFSA)."""
+    if isinstance(wfsa_lengths, dict):
+        lengths: List[int] = []
+        for key in sorted(wfsa_lengths, key=lambda k: int(k)):
+            count = wfsa_lengths[key]
+            if int(count) < 0:
+                raise ConfigurationError(f"wfsa_lengths: count for length {key} is negative: {count}")
+            lengths.extend([int(key)] * int(count))
+    else:
+        lengths = [int(n) for n in wfsa_lengths]
+    if any(n < 1 for n in lengths):
+        raise ConfigurationError(f"wfsa_lengths: every WFSA needs at least one transition, got {lengths}")
+    return lengths
+
+
+@Seq2VecEncoder.register("rational_rnn")
+class RationalRnnEncoder(Seq2VecEncoder):
+    """
+    # Parameters
+
+    input_dim : `int`
+        Size of the token vectors.
+    wfsa_lengths : `Dict[str, int]` or `List[int]`
+        Number of main-path transitions of each WFSA: `{"1": 6, "2": 6, "3": 6, "4": 6}` means six
+        WFSAs of each length; a list gives each WFSA's length in order.  A WFSA of length 0 is not
+        allowed; a layer with no WFSA at all (everything pruned) is, and outputs nothing.
+    semiring : `str`, optional (default = `"plus_times"`)
+        `plus_times` (the paper), `max_plus` or `max_times`.
+    input_dropout : `float`, optional (default = `0.0`)
+        Dropout on the token vectors before the projection (the paper's embedding dropout).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        wfsa_lengths: Union[Dict[str, int], List[int]],
+        semiring: str = "plus_times",
+        input_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if semiring not in SEMIRINGS:
+            raise ConfigurationError(f"semiring must be one of {sorted(SEMIRINGS)}, got {semiring!r}")
+        self._input_dim = input_dim
+        self._lengths = expand_wfsa_lengths(wfsa_lengths)
+        self._semiring_name = semiring
+        self._semiring = get_semiring(semiring)
+        self._dropout = torch.nn.Dropout(input_dropout) if input_dropout > 0 else None
+        num_states = sum(self._lengths)
+        self.weight = torch.nn.Parameter(torch.empty(num_states, 2, input_dim))
+        self.bias = torch.nn.Parameter(torch.empty(num_states))
+        self._max_length = max(self._lengths, default=1)
+        # Position of each flat state on the (WFSA, state) grid used by the recurrence.
+        grid = [k * self._max_length + j for k, n in enumerate(self._lengths) for j in range(n)]
+        self.register_buffer("_grid_index", torch.tensor(grid, dtype=torch.long), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform in ±sqrt(6 / (input_dim + num_wfsas)), biases 0, as in the original code."""
+        bound = math.sqrt(6.0 / (self._input_dim + max(self.num_wfsas, 1)))
+        torch.nn.init.uniform_(self.weight, -bound, bound)
+        torch.nn.init.zeros_(self.bias)
+
+    # ----- shape and size -------------------------------------------------------------------
+    @property
+    def wfsa_lengths(self) -> List[int]:
+        return list(self._lengths)
+
+    @property
+    def semiring(self) -> str:
+        return self._semiring_name
+
+    @property
+    def num_wfsas(self) -> int:
+        return len(self._lengths)
+
+    @property
+    def num_transitions(self) -> int:
+        """Main-path transitions: the paper's measure of model size (x-axis of its Figure 3)."""
+        return sum(self._lengths)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def get_input_dim(self) -> int:
+        return self._input_dim
+
+    def get_output_dim(self) -> int:
+        return self.num_wfsas
+
+    # ----- computation ----------------------------------------------------------------------
+    def transition_weights(self, tokens: torch.Tensor):
+        """Token vectors (batch, time, input_dim) -> (u, f) on the (WFSA, state) grid.
+
+        One matrix multiply for every WFSA and state; grid cells beyond a WFSA's length hold
+        u = semiring zero so they never carry a path.
+        """
+        batch, steps, _ = tokens.shape
+        num_states = self.bias.shape[0]
+        bias = torch.stack([torch.zeros_like(self.bias), self.bias], dim=1).reshape(-1)
+        projection = torch.nn.functional.linear(tokens, self.weight.reshape(2 * num_states, -1), bias)
+        projection = projection.view(batch, steps, num_states, 2)
+        u, f = self._semiring.weights(projection[..., 0], projection[..., 1])
+        grid_size = self.num_wfsas * self._max_length
+        if grid_size != num_states:  # mixed lengths: scatter onto the grid
+            u = u.new_full((batch, steps, grid_size), self._semiring.zero).index_copy(-1, self._grid_index, u)
+            f = f.new_zeros((batch, steps, grid_size)).index_copy(-1, self._grid_index, f)
+        shape = (batch, steps, self.num_wfsas, self._max_length)
+        return u.reshape(shape), f.reshape(shape)
+
+    def state_scores(self, tokens: torch.Tensor, mask: Optional[torch.Tensor], return_all: bool = False):
+        """Scores of every (WFSA, state) after the last real token (and after every token)."""
+        if self._dropout is not None:
+            tokens = self._dropout(tokens)
+        u, f = self.transition_weights(tokens)
+        return wfsa_recurrence(u, f, mask, self._semiring, return_all=return_all)
+
+    def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if mask is not None:
+            mask = mask.bool()
+        if self.num_wfsas == 0:
+            return tokens.new_zeros(tokens.shape[0], 0)
+        final_states, _ = self.state_scores(tokens, mask)
+        scores = self._semiring.sum_states(final_states)
+        # max-plus: a document with no real token has no path at all (-inf); report 0 instead.
+        return torch.where(torch.isfinite(scores), scores, torch.zeros_like(scores))
+
+    # ----- structure (group lasso and pruning) ----------------------------------------------
+    def state_group_norms(self) -> torch.Tensor:
+        """||[w_s, v_s, b_s]||_2 for every flat state s (method.md §2), differentiable."""
+        squared = self.weight.pow(2).sum(dim=(1, 2)) + self.bias.pow(2)
+        # clamp: the gradient of sqrt at an all-zero group would be inf (NaN after chaining);
+        # below 1e-30 the norm is reported as 1e-15 and its (sub)gradient is 0.
+        return squared.clamp_min(1e-30).sqrt()
+
+    def state_slices(self) -> List[slice]:
+        """The flat state indices of each WFSA."""
+        slices, start = [], 0
+        for n in self._lengths:
+            slices.append(slice(start, start + n))
+            start += n
+        return slices

@@ -1,0 +1,1 @@
+from rrnn_plugin.predictors.sentiment import SentimentPredictor

@@ -1,0 +1,127 @@
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
+
+from rrnn_plugin.modules import RationalRnnEncoder, expand_wfsa_lengths
+from tests.reference_wfsa import reference_document_scores
+
+SEMIRINGS = ["plus_times", "max_plus", "max_times"]
+MIXED = {"1": 2, "2": 1, "3": 2, "4": 1}
+
+
+def _batch(lengths, dim, left_pad=False, seed=0):
+    """Random padded batch: pad positions hold garbage (not zeros) to prove masking works."""
+    gen = torch.Generator().manual_seed(seed)
+    steps = max(lengths)
+    tokens = torch.randn(len(lengths), steps, dim, generator=gen, dtype=torch.float64)
+    mask = torch.zeros(len(lengths), steps, dtype=torch.bool)
+    for b, n in enumerate(lengths):
+        if left_pad:
+            mask[b, steps - n:] = True
+        else:
+            mask[b, :n] = True
+    return tokens, mask
+
+
+def _encoder(lengths=MIXED, semiring="plus_times", dim=5, seed=1):
+    torch.manual_seed(seed)
+    encoder = RationalRnnEncoder(dim, lengths, semiring=semiring).double()
+    with torch.no_grad():  # non-zero biases so they matter in the comparison
+        encoder.bias.uniform_(-1, 1)
+    return encoder
+
+
+def test_expand_lengths():
+    assert expand_wfsa_lengths({"2": 1, "1": 2, "10": 1}) == [1, 1, 2, 10]
+    assert expand_wfsa_lengths([3, 1]) == [3, 1]
+    with pytest.raises(ConfigurationError):
+        expand_wfsa_lengths([2, 0])
+
+
+@pytest.mark.parametrize("semiring", SEMIRINGS)
+@pytest.mark.parametrize("left_pad", [False, True])
+def test_matches_reference_forward_and_gradients(semiring, left_pad):
+    encoder = _encoder(semiring=semiring)
+    lengths = [7, 3, 1, 5]
+    tokens, mask = _batch(lengths, encoder.get_input_dim(), left_pad=left_pad)
+    tokens.requires_grad_(True)
+    out = encoder(tokens, mask)
+    expected = torch.stack([reference_document_scores(encoder, tokens[b][mask[b]]) for b in range(len(lengths))])
+    assert out.shape == (4, encoder.num_wfsas)
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
+
+    weights = torch.randn_like(out)
+    got = torch.autograd.grad((out * weights).sum(), [encoder.weight, encoder.bias, tokens])
+    want = torch.autograd.grad((expected * weights).sum(), [encoder.weight, encoder.bias, tokens])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+    assert got[2][~mask].abs().max() == 0  # padding never influences the output
+
+
+@pytest.mark.parametrize("semiring", SEMIRINGS)
+def test_padded_document_scores_what_it_scores_alone(semiring):
+    encoder = _encoder(semiring=semiring)
+    tokens, mask = _batch([6, 2], encoder.get_input_dim())
+    together = encoder(tokens, mask)
+    alone = encoder(tokens[1:, :2], mask[1:, :2])
+    torch.testing.assert_close(together[1:], alone, rtol=0, atol=1e-12)
+
+
+def test_gradcheck_float64():
+    encoder = _encoder(lengths=[1, 3, 2], dim=3)
+    tokens, mask = _batch([4, 2], 3)
+    tokens.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x, w, b: _with_params(encoder, w, b)(x, mask),
+                                    (tokens, encoder.weight, encoder.bias))
+
+
+def _with_params(encoder, weight, bias):
+    def run(x, mask):
+        return torch.func.functional_call(encoder, {"weight": weight, "bias": bias}, (x, mask))
+    return run
+
+
+def test_counts_and_registration():
+    encoder = Seq2VecEncoder.from_params(Params({
+        "type": "rational_rnn", "input_dim": 4, "wfsa_lengths": {"1": 6, "2": 6, "3": 6, "4": 6}}))
+    assert isinstance(encoder, RationalRnnEncoder)
+    assert encoder.num_wfsas == encoder.get_output_dim() == 24
+    assert encoder.num_transitions == 60
+    assert encoder.num_parameters == 60 * (2 * 4 + 1)
+    listed = Seq2VecEncoder.from_params(Params({"type": "rational_rnn", "input_dim": 4, "wfsa_lengths": [2, 1]}))
+    assert listed.wfsa_lengths == [2, 1]
+
+
+def test_initialization_range():
+    encoder = RationalRnnEncoder(300, {"4": 24})
+    bound = (6.0 / (300 + 24)) ** 0.5
+    assert encoder.weight.abs().max() <= bound
+    assert encoder.weight.abs().max() > 0.9 * bound
+    assert torch.all(encoder.bias == 0)
+
+
+def test_bad_config_is_a_clear_error():
+    with pytest.raises(ConfigurationError, match="semiring"):
+        RationalRnnEncoder(4, [1], semiring="min_plus")
+
+
+def test_no_wfsa_left_outputs_empty_vector():
+    encoder = RationalRnnEncoder(4, [])
+    out = encoder(torch.randn(2, 3, 4), torch.ones(2, 3, dtype=torch.bool))
+    assert out.shape == (2, 0)
+
+
+def test_group_norms_cover_exactly_the_state_parameters():
+    encoder = _encoder(lengths=[2, 1], dim=3)
+    norms = encoder.state_group_norms()
+    for s in range(3):
+        group = torch.cat([encoder.weight[s, 0], encoder.weight[s, 1], encoder.bias[s:s + 1]])
+        assert group.numel() == 2 * 3 + 1
+        torch.testing.assert_close(norms[s], group.norm())
+    with torch.no_grad():
+        encoder.weight[1].zero_()
+        encoder.bias[1] = 0
+    encoder.state_group_norms().sum().backward()
+    assert torch.isfinite(encoder.weight.grad).all()

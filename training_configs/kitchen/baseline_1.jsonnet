@@ -1,0 +1,3 @@
+// Paper baseline on Blitzer kitchen (no regularization): 24 WFSAs of 1 transition(s) each (24 transitions), frozen GloVe.
+local rrnn = import '../lib/rrnn.libsonnet';
+rrnn.baseline('kitchen', rrnn.structures['1'])
