@@ -9,7 +9,8 @@ import torch
 def reference_document_scores(encoder, document: torch.Tensor) -> torch.Tensor:
     """document: (length, input_dim) real tokens only -> (num_wfsas,) scores h(T)."""
     semiring = encoder.semiring
-    weight, bias = encoder.weight, encoder.bias
+    dim = encoder.get_input_dim()
+    params = encoder.state_params  # row s: [w_s, v_s, b_s]
     scores = []
     start = 0
     for n in encoder.wfsa_lengths:
@@ -22,8 +23,8 @@ def reference_document_scores(encoder, document: torch.Tensor) -> torch.Tensor:
         for x in document:
             new_c = []
             for j, s in enumerate(states):
-                f = torch.sigmoid(torch.dot(weight[s, 1], x) + bias[s])
-                main = torch.dot(weight[s, 0], x)
+                f = torch.sigmoid(torch.dot(params[s, dim:2 * dim], x) + params[s, 2 * dim])
+                main = torch.dot(params[s, :dim], x)
                 if semiring == "plus_times":
                     u = main * (1 - f)
                     previous = torch.tensor(1.0, dtype=x.dtype) if j == 0 else c[j - 1]

@@ -29,7 +29,7 @@ def _encoder(lengths=MIXED, semiring="plus_times", dim=5, seed=1):
     torch.manual_seed(seed)
     encoder = RationalRnnEncoder(dim, lengths, semiring=semiring).double()
     with torch.no_grad():  # non-zero biases so they matter in the comparison
-        encoder.bias.uniform_(-1, 1)
+        encoder.state_params[:, -1].uniform_(-1, 1)
     return encoder
 
 
@@ -53,11 +53,11 @@ def test_matches_reference_forward_and_gradients(semiring, left_pad):
     torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
 
     weights = torch.randn_like(out)
-    got = torch.autograd.grad((out * weights).sum(), [encoder.weight, encoder.bias, tokens])
-    want = torch.autograd.grad((expected * weights).sum(), [encoder.weight, encoder.bias, tokens])
+    got = torch.autograd.grad((out * weights).sum(), [encoder.state_params, tokens])
+    want = torch.autograd.grad((expected * weights).sum(), [encoder.state_params, tokens])
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
-    assert got[2][~mask].abs().max() == 0  # padding never influences the output
+    assert got[1][~mask].abs().max() == 0  # padding never influences the output
 
 
 @pytest.mark.parametrize("semiring", SEMIRINGS)
@@ -73,14 +73,12 @@ def test_gradcheck_float64():
     encoder = _encoder(lengths=[1, 3, 2], dim=3)
     tokens, mask = _batch([4, 2], 3)
     tokens.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda x, w, b: _with_params(encoder, w, b)(x, mask),
-                                    (tokens, encoder.weight, encoder.bias))
+    params = encoder.state_params.detach().clone().requires_grad_(True)
 
+    def run(x, p):
+        return torch.func.functional_call(encoder, {"state_params": p}, (x, mask))
 
-def _with_params(encoder, weight, bias):
-    def run(x, mask):
-        return torch.func.functional_call(encoder, {"weight": weight, "bias": bias}, (x, mask))
-    return run
+    assert torch.autograd.gradcheck(run, (tokens, params))
 
 
 def test_counts_and_registration():
@@ -97,9 +95,10 @@ def test_counts_and_registration():
 def test_initialization_range():
     encoder = RationalRnnEncoder(300, {"4": 24})
     bound = (6.0 / (300 + 24)) ** 0.5
-    assert encoder.weight.abs().max() <= bound
-    assert encoder.weight.abs().max() > 0.9 * bound
-    assert torch.all(encoder.bias == 0)
+    weights = torch.cat([encoder.main_weights, encoder.loop_weights], dim=1)
+    assert weights.abs().max() <= bound
+    assert weights.abs().max() > 0.9 * bound
+    assert torch.all(encoder.loop_bias == 0)
 
 
 def test_bad_config_is_a_clear_error():
@@ -117,11 +116,10 @@ def test_group_norms_cover_exactly_the_state_parameters():
     encoder = _encoder(lengths=[2, 1], dim=3)
     norms = encoder.state_group_norms()
     for s in range(3):
-        group = torch.cat([encoder.weight[s, 0], encoder.weight[s, 1], encoder.bias[s:s + 1]])
+        group = torch.cat([encoder.main_weights[s], encoder.loop_weights[s], encoder.loop_bias[s:s + 1]])
         assert group.numel() == 2 * 3 + 1
         torch.testing.assert_close(norms[s], group.norm())
     with torch.no_grad():
-        encoder.weight[1].zero_()
-        encoder.bias[1] = 0
+        encoder.state_params[1].zero_()
     encoder.state_group_norms().sum().backward()
-    assert torch.isfinite(encoder.weight.grad).all()
+    assert torch.isfinite(encoder.state_params.grad).all()

@@ -4,10 +4,10 @@ Each output unit is one linear-chain WFSA; WFSAs in one layer may have different
 input-dependent terms are one matrix multiply over the whole batch; only the cheap elementwise
 recurrence runs over time.
 
-Parameters are stored per *state* so that the group-lasso group of a state (everything that enters
-it: main-path weights w, self-loop weights v, self-loop bias b) is one slice:
-`weight[s] = [w_s; v_s]` of shape (2, input_dim) and `bias[s]`, for the flat state index s that runs
-over WFSA 0's states, then WFSA 1's, and so on.
+All parameters live in ONE tensor with one row per *state*, so that the group-lasso group of a state
+(everything that enters it, method.md §2) is exactly one row, whatever regularizer applies it:
+`state_params[s] = [w_s (input_dim), v_s (input_dim), b_s]` for the flat state index s that runs over
+WFSA 0's states, then WFSA 1's, and so on.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Union
@@ -69,8 +69,7 @@ class RationalRnnEncoder(Seq2VecEncoder):
         self._semiring = get_semiring(semiring)
         self._dropout = torch.nn.Dropout(input_dropout) if input_dropout > 0 else None
         num_states = sum(self._lengths)
-        self.weight = torch.nn.Parameter(torch.empty(num_states, 2, input_dim))
-        self.bias = torch.nn.Parameter(torch.empty(num_states))
+        self.state_params = torch.nn.Parameter(torch.empty(num_states, 2 * input_dim + 1))
         self._max_length = max(self._lengths, default=1)
         # Position of each flat state on the (WFSA, state) grid used by the recurrence.
         grid = [k * self._max_length + j for k, n in enumerate(self._lengths) for j in range(n)]
@@ -80,8 +79,24 @@ class RationalRnnEncoder(Seq2VecEncoder):
     def reset_parameters(self) -> None:
         """Uniform in ±sqrt(6 / (input_dim + num_wfsas)), biases 0, as in the original code."""
         bound = math.sqrt(6.0 / (self._input_dim + max(self.num_wfsas, 1)))
-        torch.nn.init.uniform_(self.weight, -bound, bound)
-        torch.nn.init.zeros_(self.bias)
+        with torch.no_grad():
+            torch.nn.init.uniform_(self.state_params[:, :-1], -bound, bound)
+            self.state_params[:, -1] = 0.0
+
+    @property
+    def main_weights(self) -> torch.Tensor:
+        """w: (num_states, input_dim), main-path weights (a view of `state_params`)."""
+        return self.state_params[:, : self._input_dim]
+
+    @property
+    def loop_weights(self) -> torch.Tensor:
+        """v: (num_states, input_dim), self-loop weights (a view of `state_params`)."""
+        return self.state_params[:, self._input_dim : 2 * self._input_dim]
+
+    @property
+    def loop_bias(self) -> torch.Tensor:
+        """b: (num_states,), self-loop biases (a view of `state_params`)."""
+        return self.state_params[:, -1]
 
     # ----- shape and size -------------------------------------------------------------------
     @property
@@ -119,9 +134,10 @@ class RationalRnnEncoder(Seq2VecEncoder):
         u = semiring zero so they never carry a path.
         """
         batch, steps, _ = tokens.shape
-        num_states = self.bias.shape[0]
-        bias = torch.stack([torch.zeros_like(self.bias), self.bias], dim=1).reshape(-1)
-        projection = torch.nn.functional.linear(tokens, self.weight.reshape(2 * num_states, -1), bias)
+        num_states = self.state_params.shape[0]
+        weight = self.state_params[:, :-1].reshape(2 * num_states, self._input_dim)  # rows w_0, v_0, w_1, ...
+        bias = torch.stack([torch.zeros_like(self.loop_bias), self.loop_bias], dim=1).reshape(-1)
+        projection = torch.nn.functional.linear(tokens, weight, bias)
         projection = projection.view(batch, steps, num_states, 2)
         u, f = self._semiring.weights(projection[..., 0], projection[..., 1])
         grid_size = self.num_wfsas * self._max_length
@@ -151,7 +167,7 @@ class RationalRnnEncoder(Seq2VecEncoder):
     # ----- structure (group lasso and pruning) ----------------------------------------------
     def state_group_norms(self) -> torch.Tensor:
         """||[w_s, v_s, b_s]||_2 for every flat state s (method.md §2), differentiable."""
-        squared = self.weight.pow(2).sum(dim=(1, 2)) + self.bias.pow(2)
+        squared = self.state_params.pow(2).sum(dim=1)
         # clamp: the gradient of sqrt at an all-zero group would be inf (NaN after chaining);
         # below 1e-30 the norm is reported as 1e-15 and its (sub)gradient is 0.
         return squared.clamp_min(1e-30).sqrt()
