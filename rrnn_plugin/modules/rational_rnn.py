@@ -16,8 +16,16 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
 
-from rrnn_plugin.modules.recurrence import wfsa_recurrence
+from rrnn_plugin.modules.recurrence import BACKENDS, layer_state_scores
 from rrnn_plugin.modules.semirings import SEMIRINGS, get_semiring
+
+
+def row_group_norms(matrix: torch.Tensor) -> torch.Tensor:
+    """L2 norm of every row: the group norms of group lasso, for pruning, metrics and penalty alike.
+
+    `vector_norm`'s gradient at an all-zero row is 0 (a valid subgradient), not NaN.
+    """
+    return torch.linalg.vector_norm(matrix, dim=1)
 
 
 def expand_wfsa_lengths(wfsa_lengths: Union[Dict[str, int], Sequence[int]]) -> List[int]:
@@ -51,6 +59,10 @@ class RationalRnnEncoder(Seq2VecEncoder):
         `plus_times` (the paper), `max_plus` or `max_times`.
     input_dropout : `float`, optional (default = `0.0`)
         Dropout on the token vectors before the projection (the paper's embedding dropout).
+    backend : `str`, optional (default = `"auto"`)
+        Implementation of the recurrence: `"auto"` (the compiled kernel when it is available,
+        else the PyTorch path; the environment variable RRNN_BACKEND can force either), `"cpp"`
+        or `"torch"` (see rrnn_plugin/kernels/backend.py).  Results are the same.
     """
 
     def __init__(
@@ -59,10 +71,14 @@ class RationalRnnEncoder(Seq2VecEncoder):
         wfsa_lengths: Union[Dict[str, int], List[int]],
         semiring: str = "plus_times",
         input_dropout: float = 0.0,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         if semiring not in SEMIRINGS:
             raise ConfigurationError(f"semiring must be one of {sorted(SEMIRINGS)}, got {semiring!r}")
+        if backend not in BACKENDS:
+            raise ConfigurationError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+        self._backend = backend
         self._input_dim = input_dim
         self._lengths = expand_wfsa_lengths(wfsa_lengths)
         self._semiring_name = semiring
@@ -108,6 +124,10 @@ class RationalRnnEncoder(Seq2VecEncoder):
         return self._semiring_name
 
     @property
+    def input_dropout(self) -> float:
+        return self._dropout.p if self._dropout is not None else 0.0
+
+    @property
     def num_wfsas(self) -> int:
         return len(self._lengths)
 
@@ -151,8 +171,7 @@ class RationalRnnEncoder(Seq2VecEncoder):
         """Scores of every (WFSA, state) after the last real token (and after every token)."""
         if self._dropout is not None:
             tokens = self._dropout(tokens)
-        u, f = self.transition_weights(tokens)
-        return wfsa_recurrence(u, f, mask, self._semiring, return_all=return_all)
+        return layer_state_scores(self, tokens, mask, return_all=return_all, backend=self._backend)
 
     def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         if mask is not None:
@@ -167,10 +186,7 @@ class RationalRnnEncoder(Seq2VecEncoder):
     # ----- structure (group lasso and pruning) ----------------------------------------------
     def state_group_norms(self) -> torch.Tensor:
         """||[w_s, v_s, b_s]||_2 for every flat state s (method.md §2), differentiable."""
-        squared = self.state_params.pow(2).sum(dim=1)
-        # clamp: the gradient of sqrt at an all-zero group would be inf (NaN after chaining);
-        # below 1e-30 the norm is reported as 1e-15 and its (sub)gradient is 0.
-        return squared.clamp_min(1e-30).sqrt()
+        return row_group_norms(self.state_params)
 
     def state_slices(self) -> List[slice]:
         """The flat state indices of each WFSA."""
@@ -179,3 +195,41 @@ class RationalRnnEncoder(Seq2VecEncoder):
             slices.append(slice(start, start + n))
             start += n
         return slices
+
+    def state_norms(self) -> List[List[float]]:
+        """Exact ||[w_s, v_s, b_s]||_2 of every state, grouped by WFSA (for pruning and reports).
+
+        An all-zero group reports 0, so it is pruned even at threshold 0 (in plus-times such a
+        state and every state after it score 0 anyway).
+        """
+        norms = self.state_group_norms().detach().tolist()
+        return [norms[s] for s in self.state_slices()]
+
+    def keep_prefixes(self, kept_lengths: Sequence[int]) -> "RationalRnnEncoder":
+        """A new encoder holding only the first `kept_lengths[k]` states of each WFSA k.
+
+        WFSAs with 0 kept states are dropped.  The surviving rows of `state_params` are copied
+        as they are: a row is a whole state (w, v and b together), so the main-path and
+        self-loop weights of a shortened WFSA cannot get mixed up.  Semiring, input dropout,
+        backend, device, dtype, `requires_grad` and train/eval mode are carried over.
+        """
+        kept = [int(m) for m in kept_lengths]
+        if len(kept) != self.num_wfsas:
+            raise ValueError(f"need one kept length per WFSA ({self.num_wfsas}), got {kept}")
+        rows: List[int] = []
+        for k, (states, n, m) in enumerate(zip(self.state_slices(), self._lengths, kept)):
+            if not 0 <= m <= n:
+                raise ValueError(f"WFSA {k} has {n} states, cannot keep {m}")
+            rows.extend(range(states.start, states.start + m))
+        encoder = RationalRnnEncoder(
+            self._input_dim,
+            [m for m in kept if m > 0],
+            semiring=self._semiring_name,
+            input_dropout=self.input_dropout,
+            backend=self._backend,
+        ).to(device=self.state_params.device, dtype=self.state_params.dtype)
+        index = torch.tensor(rows, dtype=torch.long, device=self.state_params.device)
+        with torch.no_grad():
+            encoder.state_params.copy_(self.state_params.index_select(0, index))
+        encoder.state_params.requires_grad_(self.state_params.requires_grad)
+        return encoder.train(self.training)
