@@ -3,7 +3,8 @@
 Importing the package registers its encoder, readers, model, predictor and subcommands, applies the
 small AllenNLP/torch compatibility layer, and sets defaults for the environment variables the
 bundled configs read (`RRNN_DATA_DIR`, `RRNN_GLOVE_FILE`), so `allennlp train training_configs/...`
-works from a checkout with no extra flags.
+works from a checkout with no extra flags.  `RRNN_LAMBDA` and `RRNN_STRUCTURE_ARCHIVE` default to
+"" (jsonnet cannot test whether an ext var exists), meaning "the config's own value".
 """
 import os
 from pathlib import Path
@@ -11,10 +12,14 @@ from pathlib import Path
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RRNN_DATA_DIR", str((_PROJECT_ROOT / ".." / "shared" / "data" / "blitzer").resolve()))
 os.environ.setdefault("RRNN_GLOVE_FILE", str(_PROJECT_ROOT / "data" / "glove" / "glove.6B.50d.blitzer.txt"))
+os.environ.setdefault("RRNN_LAMBDA", "")
+os.environ.setdefault("RRNN_STRUCTURE_ARCHIVE", "")
 
 from rrnn_plugin import compat  # noqa: E402,F401
 from rrnn_plugin.dataset_readers import *  # noqa: E402,F401,F403
 from rrnn_plugin.models import *  # noqa: E402,F401,F403
 from rrnn_plugin.modules import *  # noqa: E402,F401,F403
+from rrnn_plugin.training import *  # noqa: E402,F401,F403
+from rrnn_plugin.contextual import *  # noqa: E402,F401,F403
 from rrnn_plugin.predictors import *  # noqa: E402,F401,F403
 from rrnn_plugin.commands import *  # noqa: E402,F401,F403

@@ -1,0 +1,25 @@
+"""Structure learning (method.md §2-§3): the group-lasso regularizer, pruning, and the trainer
+callback that runs structure learning, pruning and finetuning in one `allennlp train`."""
+from rrnn_plugin.training.regularizers import StateGroupLasso, group_lasso_alphas, group_lasso_penalty
+from rrnn_plugin.training.pruning import (
+    StructureReport,
+    apply_structure,
+    kept_prefix_lengths,
+    prune_classifier,
+    pruned_config,
+    structure_report,
+)
+from rrnn_plugin.training.prune_and_finetune import PruneAndFinetuneCallback
+
+__all__ = [
+    "StateGroupLasso",
+    "group_lasso_alphas",
+    "group_lasso_penalty",
+    "StructureReport",
+    "apply_structure",
+    "kept_prefix_lengths",
+    "prune_classifier",
+    "pruned_config",
+    "structure_report",
+    "PruneAndFinetuneCallback",
+]

@@ -1,0 +1,496 @@
+"""`prune_and_finetune`: structure learning, pruning and finetuning in one `allennlp train` run.
+
+method.md §2-§3 as one trainer callback:
+
+    trainer: {
+      num_epochs: 20,                      // overridden: structure_epochs + finetune_epochs
+      optimizer: {type: 'adam', lr: 0.01}, // phase 1 (constant learning rate)
+      validation_metric: '+accuracy',
+      callbacks: [{type: 'prune_and_finetune', structure_epochs: 10, finetune_epochs: 10,
+                   finetune_patience: 3, eps: 0.1}],
+    }
+
+with the model's `regularizer` set to `state_group_lasso` (see `regularizers.py`).
+
+Phase 1, "structure" (epochs 0 .. structure_epochs-1): ordinary training with the regularizer,
+no learning-rate schedule (the callback refuses a trainer `learning_rate_scheduler`), no early
+stopping (the trainer's `patience` is ignored in this phase).  After each epoch the structure that
+pruning would give is logged.  AllenNLP's own best-model tracking (validation metric, `best.th`)
+remembers the best epoch.
+
+The switch, in `on_epoch` of the last structure epoch, i.e. *before* the trainer writes that
+epoch's checkpoint:
+1. the best structure epoch's weights are put back (`best.th` unless this epoch is the best);
+2. the model is pruned **in place** (`pruning.apply_structure`) and its regularizer removed.  In
+   place because `allennlp train` holds the model in several places (the trainer, the training
+   loop that evaluates on the test set, the returned model); they all stay valid;
+3. `trainer.optimizer` is replaced by a fresh `finetune_optimizer` over the new parameters (default:
+   the trainer's own optimizer config), and `trainer._learning_rate_scheduler` by a fresh
+   `finetune_learning_rate_scheduler` (default: none);
+4. the pruned model is validated once, and the trainer's metric tracker is reset and seeded with
+   that score, with `finetune_patience`: finetuning must beat the pruned model to replace it, and
+   early stopping counts finetuning epochs only;
+5. `learned_structure.json` and `structure_model.tar.gz` (the pruned, not yet finetuned model: the
+   output of the paper's first command) are written.
+The trainer then saves its checkpoint and `best.th` as usual, now of the pruned model.
+
+Phase 2, "finetune": ordinary training of the pruned model; the trainer's loop ends after
+`finetune_epochs` more epochs or when patience runs out, and loads the best finetune weights.
+`on_end` then rewrites `config.json` so that it builds the pruned model (the encoder's
+`wfsa_lengths` becomes the explicit list, the regularizer and this callback are removed; the
+original is kept as `structure_learning_config.json`), and AllenNLP archives `best.th` with it:
+`model.tar.gz` is a plain, pruned `rational_classifier`.
+
+Metrics: every epoch gets `phase` ("structure"/"finetune"); structure epochs also get
+`structure_kept_transitions`/`structure_kept_wfsas` (the prospective pruned size).  From the
+switch on, `structure_*` keys summarize phase 1 (chosen epoch, its validation metrics, the pruned
+model's validation metrics, sizes before/after, lambda, eps) and at the end `finetune_*` keys
+summarize phase 2.  The usual `best_*`, `validation_*`, `test_*` keys are those of the final model.
+
+Recovery (`allennlp train ... --recover`): the checkpoint is the single source of truth.  The
+callback's `state_dict` (phase, kept lengths, history, scheduler state; plain Python types) is in
+every checkpoint.  AllenNLP restores the model weights *before* callbacks hear `on_start`, and a
+phase-2 checkpoint holds pruned-shape weights, so the callback takes the model as a constructor
+argument (AllenNLP passes the trainer's `model` to callbacks that ask for it) and, if the latest
+checkpoint was written in phase 2, prunes the freshly built model to the recorded structure right
+away; the trainer then loads the checkpoint into the right shape.  The trainer also loads the
+saved phase-2 optimizer state into its own (phase-1 config) optimizer object; `on_start` moves it
+into a fresh finetune optimizer.  So recovery continues in the right phase with the right shape,
+optimizer and patience.  Restrictions that follow: the finetune optimizer must have as many
+parameter groups as the trainer's (checked at start); no moving average, momentum scheduler or
+distributed training.  An interrupted phase-2 run is not archived (the archive would pair the
+original config with pruned weights); resume it with `--recover`.
+"""
+import copy
+import io
+import json
+import logging
+import os
+import tarfile
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+import torch
+from allennlp.common import Lazy, Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import dump_metrics
+from allennlp.models import Model
+from allennlp.models.archival import CONFIG_NAME, META_NAME
+from allennlp.training import util as training_util
+from allennlp.training.callbacks import TrainerCallback
+from allennlp.training.checkpointer import Checkpointer
+from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from allennlp.training.optimizers import Optimizer
+
+from rrnn_plugin.training.pruning import apply_structure, pruned_config, structure_report
+from rrnn_plugin.training.regularizers import group_lasso_alphas
+
+if TYPE_CHECKING:
+    from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
+
+logger = logging.getLogger(__name__)
+
+STRUCTURE = "structure"
+FINETUNE = "finetune"
+STRUCTURE_FILE = "learned_structure.json"
+STRUCTURE_ARCHIVE = "structure_model.tar.gz"
+ORIGINAL_CONFIG = "structure_learning_config.json"
+
+
+@TrainerCallback.register("prune_and_finetune")
+class PruneAndFinetuneCallback(TrainerCallback):
+    """
+    # Parameters
+
+    serialization_dir : `str`
+        Given by the trainer.
+    model : `Model`
+        Given by the trainer (the model being trained): needed before the trainer restores a
+        checkpoint, see the module docstring.
+    structure_epochs : `int`
+        Epochs of phase 1 (at least 1).  The best of them (validation metric) gives the structure.
+    finetune_epochs : `int`
+        At most this many epochs of phase 2 (0: the result is the pruned, unfinetuned model).
+    eps : `float`, optional (default = `0.1`)
+        A state survives if its group norm is > eps (and so are its predecessors').
+    finetune_patience : `int`, optional (default = the trainer's `patience`)
+        Early stopping in phase 2, on the trainer's `validation_metric`.
+    finetune_optimizer : `Lazy[Optimizer]`, optional (default = the trainer's `optimizer` config)
+        A fresh optimizer for the pruned model.
+    finetune_learning_rate_scheduler : `Lazy[LearningRateScheduler]`, optional (default = none)
+        Built on the finetune optimizer with `num_epochs=finetune_epochs` and stepped by the trainer
+        as usual (epoch schedulers such as `reduce_on_plateau` fit best: a batch-stepped one sees
+        the run's global batch count, which does not restart at the switch).
+    """
+
+    def __init__(
+        self,
+        serialization_dir: str,
+        model: Model,
+        structure_epochs: int,
+        finetune_epochs: int,
+        eps: float = 0.1,
+        finetune_patience: Optional[int] = None,
+        finetune_optimizer: Optional[Lazy[Optimizer]] = None,
+        finetune_learning_rate_scheduler: Optional[Lazy[LearningRateScheduler]] = None,
+    ) -> None:
+        super().__init__(serialization_dir)
+        if structure_epochs < 1 or finetune_epochs < 0:
+            raise ConfigurationError(
+                "prune_and_finetune needs structure_epochs >= 1 and finetune_epochs >= 0, got "
+                f"{structure_epochs} and {finetune_epochs}"
+            )
+        if eps < 0:
+            raise ConfigurationError(f"prune_and_finetune: eps must be >= 0, got {eps}")
+        self.model = model
+        self.structure_epochs = structure_epochs
+        self.finetune_epochs = finetune_epochs
+        self.eps = eps
+        self.finetune_patience = finetune_patience
+        self._finetune_optimizer = finetune_optimizer
+        self._finetune_scheduler = finetune_learning_rate_scheduler
+        # the model's `live_states` metric counts states with norm > eps, as pruning does
+        model.live_state_eps = eps
+        # callback state, everything in plain Python types (see state_dict)
+        self.phase = STRUCTURE
+        self.kept_lengths: Optional[List[int]] = None
+        self.history: List[Dict[str, Any]] = []
+        self.summary: Dict[str, Any] = {}
+        self._scheduler_state: Optional[Dict[str, Any]] = None
+        self._shape_for_recovery()
+
+    # ----- checkpointed state ---------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        scheduler = self.trainer._learning_rate_scheduler if self.trainer is not None else None
+        return {
+            "callback": "prune_and_finetune",
+            "phase": self.phase,
+            "kept_lengths": self.kept_lengths,
+            "history": self.history,
+            "summary": self.summary,
+            # the trainer restores a scheduler only if its *config* has one (phase 1 has none)
+            "learning_rate_scheduler": (
+                scheduler.state_dict() if self.phase == FINETUNE and scheduler is not None else None
+            ),
+        }
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self.phase = state_dict["phase"]
+        self.kept_lengths = state_dict["kept_lengths"]
+        self.history = list(state_dict["history"])
+        self.summary = dict(state_dict["summary"])
+        self._scheduler_state = state_dict.get("learning_rate_scheduler")
+
+    def _shape_for_recovery(self) -> None:
+        """If the checkpoint that `--recover` will load was written in phase 2, prune the freshly
+        built model to the recorded structure now, before the trainer loads pruned-shape weights."""
+        latest = Checkpointer(self.serialization_dir).find_latest_checkpoint()
+        if latest is None:
+            return
+        training_state = torch.load(latest[1], map_location="cpu")
+        mine = [
+            state for state in training_state.get("callbacks", [])
+            if isinstance(state, dict) and state.get("callback") == "prune_and_finetune"
+        ]
+        if mine and mine[0]["phase"] == FINETUNE:
+            self.load_state_dict(mine[0])
+            logger.info("Recovering in the finetune phase: pruning the model to %s", self.kept_lengths)
+            apply_structure(self.model, self.kept_lengths)
+            self.model._regularizer = None
+
+    # ----- trainer events -------------------------------------------------------------------
+    def on_start(self, trainer: "GradientDescentTrainer", is_primary: bool = True, **kwargs) -> None:
+        super().on_start(trainer, is_primary, **kwargs)
+        self._check_supported(trainer)
+        if self.finetune_patience is None:
+            self.finetune_patience = trainer._metric_tracker._patience
+        num_epochs = self.structure_epochs + self.finetune_epochs
+        if trainer._num_epochs != num_epochs:
+            logger.info(
+                "prune_and_finetune: trainer.num_epochs %d replaced by structure_epochs + "
+                "finetune_epochs = %d", trainer._num_epochs, num_epochs,
+            )
+            trainer._num_epochs = num_epochs
+        if self.phase == STRUCTURE:
+            trainer._metric_tracker._patience = None
+            # build once to fail now, not after hours of structure learning
+            self._check_optimizer_groups(trainer, self._build_optimizer())
+        else:
+            optimizer = self._build_optimizer()
+            self._check_optimizer_groups(trainer, optimizer)
+            # the trainer loaded the saved finetune optimizer state into its phase-1 optimizer
+            optimizer.load_state_dict(trainer.optimizer.state_dict())
+            trainer.optimizer = optimizer
+            trainer._learning_rate_scheduler = self._build_scheduler(trainer, optimizer)
+            if trainer._learning_rate_scheduler is not None and self._scheduler_state is not None:
+                trainer._learning_rate_scheduler.load_state_dict(self._scheduler_state)
+            trainer._metric_tracker._patience = self.finetune_patience
+
+    def on_epoch(
+        self,
+        trainer: "GradientDescentTrainer",
+        metrics: Dict[str, Any],
+        epoch: int,
+        is_primary: bool = True,
+        **kwargs,
+    ) -> None:
+        if self.phase == STRUCTURE:
+            report = structure_report(self.model, self.eps)
+            self.history.append(
+                {
+                    "epoch": epoch,
+                    "validation": _plain(_quality(_prefixed(metrics, "validation_"))),
+                    "kept_lengths": report.kept_lengths,
+                    "kept_transitions": report.transitions_after,
+                }
+            )
+            logger.info(
+                "Structure epoch %d: pruning at eps=%g would keep %d of %d transitions in %d WFSAs",
+                epoch, self.eps, report.transitions_after, report.transitions_before,
+                len(report.kept_wfsas),
+            )
+            metrics["phase"] = STRUCTURE
+            metrics["structure_kept_transitions"] = report.transitions_after
+            metrics["structure_kept_wfsas"] = len(report.kept_wfsas)
+            self._rewrite_epoch_metrics(epoch, metrics, is_primary)
+            if epoch + 1 >= self.structure_epochs:
+                self._switch(trainer, metrics, epoch, is_primary)
+        else:
+            metrics["phase"] = FINETUNE
+            metrics.update(self.summary)
+            self._rewrite_epoch_metrics(epoch, metrics, is_primary)
+
+    def on_end(
+        self,
+        trainer: "GradientDescentTrainer",
+        metrics: Dict[str, Any] = None,
+        epoch: int = None,
+        is_primary: bool = True,
+        **kwargs,
+    ) -> None:
+        if self.phase != FINETUNE:
+            return
+        if metrics is None:
+            # Interrupted in phase 2: AllenNLP would archive pruned weights with the original
+            # (unpruned) config, which cannot be loaded.  `--recover` resumes instead.
+            trainer._best_model_filename = None
+            logger.info("Interrupted while finetuning: resume with `allennlp train ... --recover`.")
+            return
+        finetune = {"finetune_best_epoch": metrics.get("best_epoch")}
+        for key, value in _quality(_prefixed(metrics, "best_validation_")).items():
+            finetune["finetune_best_validation_" + key] = value
+        finetune["finetune_epochs_completed"] = trainer._epochs_completed - self.summary[
+            "structure_epochs_completed"
+        ]
+        metrics.update(self.summary)
+        metrics.update(finetune)
+        if not is_primary:
+            return
+        path = os.path.join(self.serialization_dir, STRUCTURE_FILE)
+        with open(path) as f:
+            record = json.load(f)
+        record["finetune"] = _plain(finetune)
+        _write_json(path, record)
+        config_path = os.path.join(self.serialization_dir, CONFIG_NAME)
+        original = Params.from_file(config_path).as_dict(quiet=True)
+        _write_json(os.path.join(self.serialization_dir, ORIGINAL_CONFIG), original)
+        _write_json(config_path, pruned_config(original, self._kept_wfsa_lengths()))
+
+    # ----- the switch -----------------------------------------------------------------------
+    def _switch(self, trainer: "GradientDescentTrainer", metrics: Dict[str, Any], epoch: int,
+                is_primary: bool) -> None:
+        tracker = trainer._metric_tracker
+        best_epoch = tracker.best_epoch if tracker.best_epoch is not None else epoch
+        best_validation = dict(tracker.best_epoch_metrics)
+        if not tracker.is_best_so_far() and trainer._best_model_filename is not None:
+            trainer._load_model_state(trainer._best_model_filename)
+        alphas = group_lasso_alphas(self.model)
+        report = structure_report(self.model, self.eps)
+        logger.info(
+            "Pruning the structure of epoch %d: %d -> %d transitions, %d -> %d WFSAs",
+            best_epoch, report.transitions_before, report.transitions_after,
+            len(report.wfsa_lengths_before), len(report.kept_wfsas),
+        )
+        apply_structure(self.model, report.kept_lengths)
+        self.model._regularizer = None
+        self.kept_lengths = report.kept_lengths
+        self.phase = FINETUNE
+
+        optimizer = self._build_optimizer()
+        trainer.optimizer = optimizer
+        trainer._learning_rate_scheduler = self._build_scheduler(trainer, optimizer)
+
+        pruned_validation = self._validate(trainer, epoch)
+        tracker.clear()
+        tracker._patience = self.finetune_patience
+        tracker._epoch_number = epoch  # so that tracker.best_epoch stays a global epoch number
+        tracker.add_metrics(pruned_validation)
+        tracker.best_epoch_metrics = pruned_validation
+
+        self.summary = _plain(
+            {
+                "structure_best_epoch": best_epoch,
+                "structure_epochs_completed": epoch + 1,
+                "structure_lambda": alphas[0] if len(alphas) == 1 else alphas,
+                "structure_eps": self.eps,
+                "structure_transitions_before": report.transitions_before,
+                "structure_transitions_after": report.transitions_after,
+                "structure_wfsas_before": len(report.wfsa_lengths_before),
+                "structure_wfsas_after": len(report.kept_wfsas),
+                "structure_trainable_parameters_before": report.trainable_parameters_before,
+                "structure_trainable_parameters_after": report.trainable_parameters_after,
+                **{f"structure_best_validation_{k}": v for k, v in _quality(best_validation).items()},
+                **{f"structure_pruned_validation_{k}": v for k, v in _quality(pruned_validation).items()},
+            }
+        )
+        # The next epochs' metrics describe the pruned model: drop what no longer gets updated.
+        for key in list(metrics):
+            if key.startswith(("structure_kept_", "best_validation_")) or any(
+                stale in key for stale in ("reg_loss", "group_lasso_penalty")
+            ):
+                del metrics[key]
+        metrics["best_epoch"] = epoch
+        metrics.update({f"best_validation_{k}": v for k, v in pruned_validation.items()})
+        metrics.update(self.summary)
+
+        if is_primary:
+            report.extra = {
+                "lambda": self.summary["structure_lambda"],
+                "chosen_epoch": best_epoch,
+                "structure_epochs": epoch + 1,
+                "best_validation": self._summary_section("structure_best_validation_"),
+                "pruned_validation": self._summary_section("structure_pruned_validation_"),
+                "history": self.history,
+            }
+            _write_json(os.path.join(self.serialization_dir, STRUCTURE_FILE), _plain(report.to_json()))
+            self._write_structure_archive()
+
+    def _rewrite_epoch_metrics(self, epoch: int, metrics: Dict[str, Any], is_primary: bool) -> None:
+        """The trainer writes metrics_epoch_N.json just before `on_epoch`; add this epoch's keys."""
+        path = os.path.join(self.serialization_dir, f"metrics_epoch_{epoch}.json")
+        if is_primary and os.path.exists(path):
+            dump_metrics(path, metrics)
+
+    def _kept_wfsa_lengths(self) -> List[int]:
+        return [m for m in self.kept_lengths or [] if m > 0]
+
+    def _summary_section(self, prefix: str) -> Dict[str, Any]:
+        return {k[len(prefix):]: v for k, v in self.summary.items() if k.startswith(prefix)}
+
+    def _validate(self, trainer: "GradientDescentTrainer", epoch: int) -> Dict[str, float]:
+        """The trainer's own validation pass, on the model as it is now."""
+        with torch.no_grad():
+            loss, reg_loss, batches = trainer._validation_loss(epoch)
+        return training_util.get_metrics(self.model, loss, reg_loss, None, None, batches, reset=True)
+
+    def _write_structure_archive(self) -> None:
+        """`structure_model.tar.gz`: the pruned model before finetuning, as a regular archive."""
+        config_path = os.path.join(self.serialization_dir, CONFIG_NAME)
+        if not os.path.exists(config_path):  # a trainer built by hand, not by `allennlp train`
+            return
+        config = pruned_config(Params.from_file(config_path).as_dict(quiet=True), self._kept_wfsa_lengths())
+        weights = io.BytesIO()
+        torch.save(self.model.state_dict(), weights)
+        path = os.path.join(self.serialization_dir, STRUCTURE_ARCHIVE)
+        with tarfile.open(path + ".tmp", "w:gz") as archive:
+            _add_bytes(archive, CONFIG_NAME, json.dumps(config, indent=4).encode())
+            _add_bytes(archive, "weights.th", weights.getvalue())
+            archive.add(os.path.join(self.serialization_dir, "vocabulary"), arcname="vocabulary")
+            meta = os.path.join(self.serialization_dir, META_NAME)
+            if os.path.exists(meta):
+                archive.add(meta, arcname=META_NAME)
+        os.replace(path + ".tmp", path)
+
+    # ----- helpers --------------------------------------------------------------------------
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        lazy = self._finetune_optimizer
+        if lazy is None:
+            lazy = _trainer_optimizer_config(self.serialization_dir)
+        parameters = [[n, p] for n, p in self.model.named_parameters() if p.requires_grad]
+        return lazy.construct(model_parameters=parameters)
+
+    def _build_scheduler(self, trainer: "GradientDescentTrainer", optimizer: torch.optim.Optimizer):
+        if self._finetune_scheduler is None:
+            return None
+        try:
+            batches = len(trainer.data_loader)
+        except TypeError:
+            batches = None
+        return self._finetune_scheduler.construct(
+            optimizer=optimizer, num_epochs=self.finetune_epochs, num_steps_per_epoch=batches
+        )
+
+    @staticmethod
+    def _check_optimizer_groups(trainer: "GradientDescentTrainer", optimizer) -> None:
+        if len(optimizer.param_groups) != len(trainer.optimizer.param_groups):
+            raise ConfigurationError(
+                "prune_and_finetune: finetune_optimizer must have as many parameter groups as the "
+                f"trainer's optimizer ({len(trainer.optimizer.param_groups)}), otherwise a "
+                "finetuning checkpoint cannot be recovered"
+            )
+
+    def _check_supported(self, trainer: "GradientDescentTrainer") -> None:
+        if trainer.model is not self.model:
+            raise ConfigurationError("prune_and_finetune was given a different model than the trainer's")
+        problems = []
+        if trainer._validation_data_loader is None:
+            problems.append("a validation set is required (the best epoch picks the structure)")
+        if trainer._learning_rate_scheduler is not None and self.phase == STRUCTURE:
+            problems.append(
+                "structure learning keeps the learning rate constant (method.md §2): move the "
+                "trainer's learning_rate_scheduler to finetune_learning_rate_scheduler"
+            )
+        if trainer._moving_average is not None or trainer._momentum_scheduler is not None:
+            problems.append("moving_average and momentum_scheduler are not supported")
+        if trainer._ddp_wrapped_model is not None:
+            problems.append("distributed training is not supported")
+        if problems:
+            raise ConfigurationError("prune_and_finetune: " + "; ".join(problems))
+
+
+def _trainer_optimizer_config(serialization_dir: str) -> Lazy[Optimizer]:
+    """The trainer's `optimizer` block of config.json, to build a fresh one of the same kind."""
+    path = os.path.join(serialization_dir, CONFIG_NAME)
+    if os.path.exists(path):
+        config = Params.from_file(path).as_dict(quiet=True)
+        optimizer = config.get("trainer", {}).get("optimizer")
+        if optimizer is not None:
+            if isinstance(optimizer, str):
+                optimizer = {"type": optimizer}
+            return Lazy(Optimizer, params=Params(copy.deepcopy(optimizer)))
+    return Lazy(Optimizer.default)
+
+
+_SIZE_KEYS = {"transitions", "wfsas", "encoder_parameters", "trainable_parameters"}
+
+
+def _quality(validation: Dict[str, Any]) -> Dict[str, Any]:
+    """Validation metrics minus sizes (summarized on their own) and the always-0 validation
+    `reg_loss` (AllenNLP adds no penalty outside training)."""
+    return {k: v for k, v in validation.items() if k not in _SIZE_KEYS and "reg_loss" not in k}
+
+
+def _prefixed(metrics: Dict[str, Any], prefix: str) -> Dict[str, Any]:
+    return {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def _plain(value: Any) -> Any:
+    """numpy/torch scalars -> Python numbers, recursively (checkpoints load with weights_only)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def _write_json(path: str, data: Any) -> None:
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))

@@ -1,0 +1,82 @@
+"""`state_group_lasso`: the group-lasso penalty of structure learning (method.md §2).
+
+AllenNLP's `RegularizerApplicator` calls a `Regularizer` once per parameter tensor whose name
+matches a regex.  `rational_rnn` keeps every parameter in one `state_params` matrix whose row s is
+exactly the group of state s (everything that enters it: [w_s, v_s, b_s]), so the penalty is simply
+
+    alpha * sum over rows of ||row||_2
+
+and it is configured like any other regularizer:
+
+    regularizer: {regexes: [['.*state_params', {type: 'state_group_lasso', alpha: 1e-3}]]}
+
+It is plain subgradient descent (the authors found proximal updates unstable): at an all-zero row
+the subgradient used is 0 (`row_group_norms` gives 0, not NaN, there), so a state that
+reached exactly zero stays finite and simply stops being pushed.
+"""
+import re
+from typing import List, Optional
+
+import torch
+from allennlp.models import Model
+from allennlp.nn.regularizers import Regularizer, RegularizerApplicator
+
+from rrnn_plugin.modules.rational_rnn import row_group_norms
+
+
+@Regularizer.register("state_group_lasso")
+class StateGroupLasso(Regularizer):
+    """
+    # Parameters
+
+    alpha : `float`, optional (default = `0.01`)
+        The strength lambda of method.md §2 (the authors search it from 8e-6 upwards, §4).
+    """
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        self.alpha = alpha
+
+    def __call__(self, parameter: torch.Tensor) -> torch.Tensor:
+        if parameter.dim() != 2:
+            # Better a clear error than a silent, different grouping of a vector or a 4-d kernel.
+            raise ValueError(
+                "state_group_lasso penalizes the rows of a matrix (one row per state); its regex "
+                f"matched a parameter of shape {tuple(parameter.shape)}. Narrow the regex, e.g. "
+                "'.*state_params'."
+            )
+        return self.alpha * row_group_norms(parameter).sum()
+
+
+def _regexes(model: Model) -> List:
+    applicator = getattr(model, "_regularizer", None)
+    if not isinstance(applicator, RegularizerApplicator):
+        return []
+    return list(applicator._regularizers)
+
+
+def group_lasso_alphas(model: Model) -> List[float]:
+    """The `alpha` of every `state_group_lasso` in the model's regularizer (empty if none)."""
+    return [reg.alpha for _, reg in _regexes(model) if isinstance(reg, StateGroupLasso)]
+
+
+def group_lasso_penalty(model: Model) -> Optional[float]:
+    """The current value of the model's `state_group_lasso` terms alone, or None if it has none.
+
+    AllenNLP logs `reg_loss`, the sum of *all* regularizers averaged over an epoch's batches; this
+    is the group-lasso part at this moment, with the applicator's own matching rule (the first
+    regex that matches a trainable parameter's name wins).
+    """
+    regexes = _regexes(model)
+    if not any(isinstance(reg, StateGroupLasso) for _, reg in regexes):
+        return None
+    total = 0.0
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            for regex, regularizer in regexes:
+                if re.search(regex, name):
+                    if isinstance(regularizer, StateGroupLasso):
+                        total += float(regularizer(parameter))
+                    break
+    return total
