@@ -9,7 +9,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv glove test demo bench lock clean
+.PHONY: venv glove test demo bench experiments results lock clean
 
 venv: $(STAMP)
 
@@ -42,8 +42,22 @@ demo: venv glove
 	@echo "--- predictions on tests/fixtures/predict_examples.jsonl"; cat $(DEMO_DIR)/predictions.jsonl
 	@echo "--- summary"; $(BIN)/python -m rrnn_plugin.commands.summary $(DEMO_DIR)
 
-bench: venv
+bench: venv glove
 	$(BIN)/python -m rrnn_plugin.commands.bench
+
+# The reduced Figure-3 protocol on kitchen (resumable: re-run to continue), two workers, then the report.
+SWEEP_SPEC ?= experiments/reduced_protocol.json
+SWEEP_DIR ?= runs/sweeps/kitchen-reduced
+experiments: venv glove
+	$(BIN)/allennlp rrnn-sweep $(SWEEP_SPEC) -s $(SWEEP_DIR) --threads 1 & sleep 10; \
+	$(BIN)/allennlp rrnn-sweep $(SWEEP_SPEC) -s $(SWEEP_DIR) --threads 1; wait
+	$(BIN)/allennlp rrnn-report $(SWEEP_DIR)
+
+# Regenerate docs/results.md, docs/results.csv and docs/figures/ from the sweeps under runs/sweeps/.
+results: venv
+	$(BIN)/allennlp rrnn-report runs/sweeps/kitchen-reduced runs/sweeps/mix-reduced runs/sweeps/kitchen-moo \
+	    -o docs --figures-dir docs/figures --notes experiments/results_notes.md \
+	    --title "Results: sparse rational RNNs on Blitzer reviews"
 
 # Re-resolve requirements/lock.txt from requirements/base.in in a scratch venv.
 lock:

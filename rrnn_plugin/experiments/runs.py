@@ -1,0 +1,152 @@
+"""One `allennlp train` run as a subprocess, and what the experiments read back from it.
+
+Every experiment point is an ordinary training run with its own serialization dir, so any run can
+be inspected, evaluated or archived with the usual AllenNLP tools.  A subprocess (rather than
+calling `train_model` in-process) keeps runs independent: a crash, a leaked thread or a
+registry side effect of one run cannot affect the next, and the sweep process stays small.
+
+`read_run_result` is the one place that knows the metric keys written by `rational_classifier`
+(`test_*`, `best_validation_*`) and by the `prune_and_finetune` callback (`structure_*`,
+`finetune_*`, rrnn_plugin/training/prune_and_finetune.py).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping, Optional
+
+LOG_SUFFIX = ".log"  # the run's stdout/stderr go next to its serialization dir
+
+
+@dataclass
+class RunResult:
+    """The numbers an experiment needs from one finished run."""
+
+    serialization_dir: str
+    transitions: Optional[float]  # of the final model (pruned, for structure learning)
+    validation_accuracy: Optional[float]  # best validation accuracy of the final model
+    test_accuracy: Optional[float]
+    wfsas: Optional[float] = None
+    trainable_parameters: Optional[float] = None
+    structure_lambda: Optional[float] = None  # structure learning only
+    structure_transitions: Optional[float] = None  # pruned transitions right after phase 1
+    structure_validation_accuracy: Optional[float] = None  # best phase-1 epoch, before pruning
+    duration_s: Optional[float] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+class RunFailed(RuntimeError):
+    pass
+
+
+def is_finished(serialization_dir: str) -> bool:
+    """AllenNLP writes metrics.json last, after the test evaluation: its presence means done."""
+    return os.path.isfile(os.path.join(serialization_dir, "metrics.json"))
+
+
+def read_run_result(serialization_dir: str) -> RunResult:
+    """Parse metrics.json of a finished run (baseline or structure learning)."""
+    with open(os.path.join(serialization_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+
+    def number(*keys: str) -> Optional[float]:
+        for key in keys:
+            value = metrics.get(key)
+            if isinstance(value, (int, float)):
+                return float(value)
+        return None
+
+    structure_transitions = number("structure_transitions_after")
+    lam = metrics.get("structure_lambda")
+    return RunResult(
+        serialization_dir=serialization_dir,
+        # the final model's size; for structure learning it equals the pruned size
+        transitions=number("test_transitions", "best_validation_transitions", "structure_transitions_after"),
+        validation_accuracy=number("best_validation_accuracy", "finetune_best_validation_accuracy"),
+        test_accuracy=number("test_accuracy"),
+        wfsas=number("test_wfsas", "best_validation_wfsas", "structure_wfsas_after"),
+        trainable_parameters=number("test_trainable_parameters", "best_validation_trainable_parameters"),
+        structure_lambda=float(lam) if isinstance(lam, (int, float)) else None,
+        structure_transitions=structure_transitions,
+        structure_validation_accuracy=number("structure_best_validation_accuracy"),
+        duration_s=_seconds(metrics.get("training_duration")),
+    )
+
+
+def train(
+    config: str,
+    serialization_dir: str,
+    overrides: Optional[Mapping[str, Any]] = None,
+    env: Optional[Mapping[str, str]] = None,
+    threads: Optional[int] = None,
+) -> RunResult:
+    """Run `python -m allennlp train config -s serialization_dir` to the end; return its result.
+
+    A finished dir is read, not re-run.  An unfinished one (an interrupted run) is removed and the
+    run starts from scratch: runs are minutes long, and a clean restart cannot mix two runs.
+    Output goes to `serialization_dir + ".log"`.  Raises RunFailed on a non-zero exit.
+    """
+    if is_finished(serialization_dir):
+        return read_run_result(serialization_dir)
+    clear_run(serialization_dir)
+    os.makedirs(os.path.dirname(os.path.abspath(serialization_dir)), exist_ok=True)
+    command = [sys.executable, "-m", "allennlp", "train", config, "-s", serialization_dir,
+               "--include-package", "rrnn_plugin"]
+    if overrides:
+        command += ["-o", json.dumps(dict(overrides))]
+    child_env = dict(os.environ)
+    child_env.update(env or {})
+    if threads:
+        child_env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.time()
+    with open(serialization_dir + LOG_SUFFIX, "w") as log:
+        log.write(f"# {' '.join(command)}\n# env: {dict(env or {})}\n")
+        log.flush()
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=child_env)
+    if code != 0 or not is_finished(serialization_dir):
+        raise RunFailed(
+            f"allennlp train {config} -s {serialization_dir} exited with {code}; last lines of "
+            f"{serialization_dir + LOG_SUFFIX}:\n{tail(serialization_dir + LOG_SUFFIX)}"
+        )
+    result = read_run_result(serialization_dir)
+    result.duration_s = round(time.time() - start, 1)  # wall time incl. start-up and test evaluation
+    return result
+
+
+def clear_run(serialization_dir: str) -> None:
+    """Remove an unfinished run's dir and log so that it can restart cleanly."""
+    if os.path.isdir(serialization_dir):
+        shutil.rmtree(serialization_dir)
+    if os.path.exists(serialization_dir + LOG_SUFFIX):
+        os.remove(serialization_dir + LOG_SUFFIX)
+
+
+def seed_overrides(seed: int) -> Dict[str, int]:
+    """AllenNLP's three seeds, all set to `seed`."""
+    return {"random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}
+
+
+def tail(path: str, lines: int = 15) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            content: List[str] = f.read().splitlines()
+    except OSError:
+        return "(no log)"
+    # tqdm progress bars are one huge line; keep the ends of lines short
+    return "\n".join(line[-300:] for line in content[-lines:])
+
+
+def _seconds(duration: Any) -> Optional[float]:
+    """AllenNLP's "H:MM:SS.ffffff" training_duration in seconds."""
+    if not isinstance(duration, str):
+        return None
+    try:
+        hours, minutes, seconds = duration.split(":")
+        return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 1)
+    except ValueError:
+        return None

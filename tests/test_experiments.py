@@ -1,0 +1,311 @@
+"""Experiment drivers: the lambda search logic, its resumable runner, the Optuna sweep and the report.
+
+Most tests drive the code with fake training (a function of lambda), so they are fast; one test
+runs a real two-run sweep on the fixture configs through `allennlp train` subprocesses.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rrnn_plugin.experiments.lambda_search import FOUND, GAVE_UP, LambdaSearch, run_fake_search
+from rrnn_plugin.experiments.report import read_csv, summarize, write_report
+from rrnn_plugin.experiments.runs import RunResult, read_run_result
+from rrnn_plugin.experiments.search import CHOSEN_FILE, read_log, run_search
+from rrnn_plugin.experiments.spec import SweepSpec, grid_points
+
+FIXTURES = Path(os.environ["RRNN_FIXTURES"])
+
+
+def smooth(lam: float) -> float:
+    """A plausible lambda -> transitions curve: 96 at lambda 0, decreasing."""
+    return round(96 / (1 + lam / 1e-4))
+
+
+# ----- the search logic -------------------------------------------------------------------------
+def test_search_converges_from_the_papers_start():
+    decision, history = run_fake_search(LambdaSearch(target=20, tolerance=10, start=8e-6), smooth)
+    assert decision.status == FOUND
+    assert abs(history[decision.chosen][1] - 20) <= 10
+    assert decision.chosen == len(history) - 1  # stops at the first hit
+    assert all(abs(t - 20) > 10 for _, t in history[:-1])
+
+
+def test_search_respects_a_tight_tolerance():
+    search = LambdaSearch(target=40, tolerance=1, start=1e-3)
+    decision, history = run_fake_search(search, smooth)
+    assert decision.status == FOUND and abs(history[-1][1] - 40) <= 1
+    assert len(history) > 3  # needed the damped steps
+
+
+def test_first_steps_and_rate_damping():
+    # too many transitions below lambda 3, too few above: the search must bracket and damp
+    search = LambdaSearch(target=50, tolerance=1, start=1.0)
+    step = lambda lam: 100 if lam < 3 else 0  # noqa: E731
+    history = []
+    for _ in range(5):
+        decision = search.decide(history)
+        history.append((decision.next_lambda, step(decision.next_lambda)))
+    lambdas = [lam for lam, _ in history]
+    # 1 -> 2 -> 4 (x2, x2); overshoot: rate 1.5, 4/1.5; overshoot: rate 1.25, x1.25
+    expected = [1.0, 2.0, 4.0, 4.0 / 1.5, 4.0 / 1.5 * 1.25]
+    assert lambdas == pytest.approx(expected)
+    assert search.decide(history).rate == pytest.approx(1.125)  # the 5th try overshot again
+
+
+def test_search_gives_up_after_25_tries():
+    search = LambdaSearch(target=50, tolerance=1, start=1.0)
+    decision, history = run_fake_search(search, lambda lam: 100 if lam < 3 else 0)
+    assert decision.status == GAVE_UP and len(history) == 25
+    assert "25 tries" in decision.reason
+    assert history[decision.chosen][1] in (0, 100)  # the closest try is still reported
+
+
+@pytest.mark.parametrize("transitions, bound", [(0, "1e-09"), (96, "100")])
+def test_search_gives_up_outside_the_lambda_range(transitions, bound):
+    search = LambdaSearch(target=20, tolerance=10, start=8e-6)
+    decision, history = run_fake_search(search, lambda lam: transitions)
+    assert decision.status == GAVE_UP and "outside" in decision.reason
+    assert all(1e-9 <= lam <= 1e2 for lam, _ in history)
+    assert len(history) < 25
+
+
+def test_a_log_from_other_settings_is_refused():
+    with pytest.raises(ValueError, match="proposes"):
+        LambdaSearch(target=20, start=1e-4).decide([(8e-6, 90)])
+
+
+# ----- the resumable search runner --------------------------------------------------------------
+class FakeRunner:
+    """Training stand-in: lambda -> RunResult by `smooth`; can be told to die at a given try."""
+
+    def __init__(self, die_at=None):
+        self.calls = []
+        self.die_at = die_at
+
+    def __call__(self, lam, serialization_dir):
+        assert not os.path.exists(serialization_dir), "an unfinished try must be cleared first"
+        if self.die_at is not None and len(self.calls) == self.die_at:
+            os.makedirs(serialization_dir)  # an interrupted run leaves a partial dir
+            raise KeyboardInterrupt
+        self.calls.append(lam)
+        os.makedirs(serialization_dir)
+        return RunResult(serialization_dir, transitions=smooth(lam), validation_accuracy=0.8,
+                         test_accuracy=0.75, structure_transitions=smooth(lam))
+
+
+def test_resuming_a_search_replays_the_log(tmp_path):
+    search = LambdaSearch(target=20, tolerance=5, start=8e-6)
+    first = FakeRunner(die_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(search, str(tmp_path), first, progress=lambda _: None)
+    assert len(read_log(str(tmp_path))) == 2 and (tmp_path / "try_02").is_dir()
+
+    second = FakeRunner()
+    outcome = run_search(search, str(tmp_path), second, progress=lambda _: None)
+    _, reference = run_fake_search(search, smooth)
+    assert first.calls == [lam for lam, _ in reference[:2]]
+    assert second.calls == [lam for lam, _ in reference[2:]]  # nothing re-run
+    assert outcome.found and outcome.tries == len(reference)
+    chosen = json.loads((tmp_path / CHOSEN_FILE).read_text())
+    assert chosen["lambda"] == pytest.approx(reference[-1][0]) and chosen["found"] is True
+    assert [e["try"] for e in read_log(str(tmp_path))] == list(range(len(reference)))
+
+    third = FakeRunner()  # a finished search only reports
+    assert run_search(search, str(tmp_path), third, progress=lambda _: None).lambda_ == outcome.lambda_
+    assert third.calls == []
+
+
+# ----- the sweep ---------------------------------------------------------------------------------
+def fixture_spec(name: str) -> SweepSpec:
+    """Two trials, one training run: a one-try search (huge tolerance) and the learned point,
+    which is that try.  Baseline runs take the same `train` path (see the fake-run tests)."""
+    return SweepSpec.from_json({
+        "name": name,
+        "datasets": ["kitchen"],
+        "seeds": [0],
+        "baselines": [],
+        "targets": [5],
+        "tolerance": 100,
+        "start_lambda": 0.5,
+        "structure_config": str(FIXTURES / "structure_learning.jsonnet"),
+        "structure_overrides": {"trainer.callbacks.0.finetune_epochs": 1, "trainer.num_epochs": 2},
+    })
+
+
+def test_spec_points_are_ordered_for_partial_results():
+    spec = SweepSpec.from_json({"name": "x", "datasets": ["kitchen"], "seeds": [0, 1], "baselines": [1, "mix"],
+                                "targets": [80, 20]})
+    keys = [p.key for p in grid_points(spec)]
+    assert keys == [
+        "kitchen/baseline_1/seed_0", "kitchen/baseline_mix/seed_0",
+        "kitchen/search_80/seed_0", "kitchen/learned_80/seed_0",
+        "kitchen/search_20/seed_0", "kitchen/learned_20/seed_0",
+        "kitchen/baseline_1/seed_1", "kitchen/baseline_mix/seed_1",
+        "kitchen/learned_80/seed_1", "kitchen/learned_20/seed_1",
+    ]
+
+
+def test_sweep_end_to_end_and_resume(tmp_path):
+    """A real `allennlp train` run (fixture structure-learning config) through the whole sweep."""
+    from rrnn_plugin.experiments.report import collect_rows
+    from rrnn_plugin.experiments.sweep import Sweep, default_storage
+
+    lines = []
+    sweep = Sweep(fixture_spec("e2e"), str(tmp_path), progress=lines.append)
+    assert sweep.run_grid() == 2, lines
+    assert (tmp_path / "sweep.db").exists()
+    metrics = tmp_path / "search/kitchen/target_5/try_00/metrics.json"
+    assert metrics.exists()
+    assert any(line.startswith("[sweep 2/2] kitchen/learned_5/seed_0: test acc") for line in lines), lines
+    header = (tmp_path / "search/kitchen/target_5/try_00.log").read_text().splitlines()[1]
+    assert "RRNN_LAMBDA" in header and "0.5" in header
+
+    rows, plan = collect_rows(default_storage(str(tmp_path)))
+    assert [r["point"] for r in rows] == ["learned_5"] and plan["seeds"] == {"kitchen": 1}
+    assert rows[0]["serialization_dir"].endswith("try_00") and rows[0]["lambda"] == 0.5
+    assert rows[0]["transitions"] == json.loads(metrics.read_text())["structure_transitions_after"]
+
+    mtime = os.path.getmtime(metrics)
+    again = Sweep(fixture_spec("e2e"), str(tmp_path), progress=lines.append)
+    assert again.run_grid() == 0  # everything is complete: nothing re-run
+    assert os.path.getmtime(metrics) == mtime
+
+
+def fake_train(calls):
+    """`runs.train` stand-in: writes a metrics.json like a real run's and reads it back."""
+
+    def train(config, serialization_dir, overrides=None, env=None, threads=None):
+        calls.append(serialization_dir)
+        lam = float((env or {}).get("RRNN_LAMBDA", 0))
+        metrics = {"best_validation_accuracy": 0.8, "test_accuracy": 0.79, "test_transitions": 24}
+        if lam:
+            metrics.update(test_transitions=smooth(lam), structure_transitions_after=smooth(lam), structure_lambda=lam)
+        os.makedirs(serialization_dir)
+        Path(serialization_dir, "metrics.json").write_text(json.dumps(metrics))
+        return read_run_result(serialization_dir)
+
+    return train
+
+
+def test_resumed_sweep_skips_finished_trials_and_reclaims_dead_claims(tmp_path, monkeypatch):
+    import optuna
+
+    from rrnn_plugin.experiments import sweep as sweep_module
+
+    calls = []
+    monkeypatch.setattr(sweep_module, "train", fake_train(calls))
+    monkeypatch.setattr("rrnn_plugin.experiments.search.train", fake_train(calls))
+    spec = SweepSpec.from_json({"name": "fake", "datasets": ["kitchen"], "seeds": [0, 1], "baselines": ["1", "2"],
+                                "targets": [20], "tolerance": 5, "start_lambda": 8e-6})
+    total = len(grid_points(spec))  # 2 baselines x 2 seeds + search + 2 learned = 7
+    sweep = sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None)
+    assert sweep.run_grid(max_trials=3) == 3
+    first_calls = len(calls)
+
+    # a worker on this host died while holding a claim: its point must be run again
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study = sweep.study("fake:grid")
+    orphan = study.ask()
+    for key, value in {"key": "kitchen/baseline_1/seed_1", "host": sweep_module._HOST, "pid": dead.pid}.items():
+        orphan.set_user_attr(key, value)
+
+    assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_grid() == total - 3
+    dirs = calls[first_calls:]
+    assert len(dirs) == len(set(dirs)) and not set(dirs) & set(calls[:first_calls])  # nothing twice
+    complete = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.user_attrs["key"] for t in complete) == sorted(p.key for p in grid_points(spec))
+    assert study.get_trials()[orphan.number].state == optuna.trial.TrialState.FAIL
+    # learned seed 0 is the search's chosen try, learned seed 1 reuses its lambda
+    learned = {t.user_attrs["seed"]: t.user_attrs for t in complete if t.user_attrs["kind"] == "learned"}
+    chosen_try = Path(learned[0]["serialization_dir"])
+    assert chosen_try.parent.name == "target_20" and chosen_try.name.startswith("try_")
+    assert learned[1]["lambda"] == learned[0]["lambda"]
+    assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_grid() == 0
+
+
+def test_multi_objective_mode_runs_sampled_trials(tmp_path, monkeypatch):
+    from rrnn_plugin.experiments import sweep as sweep_module
+    from rrnn_plugin.experiments.report import collect_rows
+
+    calls = []
+    monkeypatch.setattr(sweep_module, "train", fake_train(calls))
+    spec = SweepSpec.from_json({"name": "moo", "datasets": ["kitchen"], "baselines": [], "targets": [],
+                                "multi_objective": {"n_trials": 4, "space": {
+                                    "lambda": {"low": 1e-5, "high": 1e-3, "log": True},
+                                    "trainer.optimizer.lr": {"low": 0.01, "high": 0.1}}}})
+    assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_multi_objective() == 4
+    assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_multi_objective() == 0
+    rows, _ = collect_rows(sweep_module.default_storage(str(tmp_path)))
+    assert len(rows) == 4 and all(1e-5 <= r["param:lambda"] <= 1e-3 for r in rows)
+    paths = write_report(rows, str(tmp_path / "report"))
+    assert os.path.getsize(paths["pareto"]) > 0 and "Pareto front" in Path(paths["markdown"]).read_text()
+
+
+# ----- the report --------------------------------------------------------------------------------
+def test_report_from_a_csv(tmp_path):
+    header = "mode,dataset,kind,point,target,seed,lambda,found,transitions,validation_accuracy,test_accuracy"
+    rows = [
+        "grid,kitchen,baseline,baseline_1,,0,,,24,0.78,0.80",
+        "grid,kitchen,baseline,baseline_1,,1,,,24,0.76,0.84",
+        "grid,kitchen,baseline,baseline_4,,0,,,96,0.80,0.82",
+        "grid,kitchen,learned,learned_20,20,0,0.001,True,18,0.79,0.83",
+        "grid,kitchen,learned,learned_20,20,1,0.001,True,22,0.77,0.85",
+        "grid,kitchen,learned,learned_60,60,0,1e-5,False,75,0.79,0.80",
+        "grid,books,baseline,baseline_1,,0,,,24,0.70,0.71",
+        "moo,kitchen,moo,moo_0,,0,,,30,0.81,0.80",
+        "moo,kitchen,moo,moo_1,,0,,,60,0.80,0.82",
+    ]
+    csv_path = tmp_path / "in.csv"
+    csv_path.write_text("\n".join([header] + rows) + "\n")
+    loaded = read_csv(str(csv_path))
+    paths = write_report(loaded, str(tmp_path / "out"), plan={"seeds": 2, "points": {
+        "kitchen": ["baseline_1", "baseline_4", "learned_20", "learned_40"]}},
+        figures_dir=str(tmp_path / "out/figures"), notes="Protocol notes.")
+    for key in ("csv", "markdown", "figure3", "pareto"):
+        assert os.path.getsize(paths[key]) > 0
+    assert Path(paths["figure3"]).read_bytes()[:4] == b"\x89PNG"
+    markdown = Path(paths["markdown"]).read_text()
+    assert "Protocol notes." in markdown and "(figures/figure3.png)" in markdown
+    grid_part, pareto_part = markdown.split("## Multi-objective")
+    table = [line for line in grid_part.splitlines() if line.startswith("| kitchen") or line.startswith("| books")]
+    assert len(table) == 5  # one row per grid point
+    assert "(search gave up" in next(line for line in table if "learned_60" in line)
+    learned = next(line for line in table if "learned_20" in line)
+    assert "20.0 ± 2.8" in learned and "84.0 ± 1.4" in learned and "2/2" in learned
+    assert "1/2 (incomplete)" in next(line for line in table if "baseline_4" in line)
+    assert "kitchen/learned_40" in markdown  # planned, not run
+    assert "| kitchen | moo_0 | 30 | 81.0 | 80.0 |" in pareto_part  # moo_1 (60, 80.0%) is dominated
+    assert "moo_1" not in markdown
+    assert len(read_csv(paths["csv"])) == len(rows)
+    summaries = {(s.dataset, s.point): s for s in summarize(loaded)}
+    assert math.isclose(summaries["kitchen", "baseline_1"].test_accuracy[0], 0.82)
+    assert math.isclose(summaries["kitchen", "baseline_1"].test_accuracy[1], math.sqrt(0.0008))
+
+
+def test_an_interrupted_sweep_frees_its_point(tmp_path, monkeypatch):
+    import optuna
+
+    from rrnn_plugin.experiments import sweep as sweep_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    spec = SweepSpec.from_json({"name": "ctrl-c", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
+                                "targets": []})
+    monkeypatch.setattr(sweep_module, "train", interrupted)
+    sweep = sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_grid()
+    study = sweep.study("ctrl-c:grid")
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.FAIL]
+
+    calls = []
+    monkeypatch.setattr(sweep_module, "train", fake_train(calls))
+    assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_grid() == 1
+    assert len(calls) == 1
