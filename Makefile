@@ -14,13 +14,14 @@ export TRANSFORMERS_OFFLINE := 1
 venv: $(STAMP)
 
 # Re-runs only when the pinned dependency list or setup.py changes.
-$(STAMP): requirements/lock.txt setup.py rrnn_plugin_shim.py
+$(STAMP): requirements/lock.txt requirements/build.txt setup.py rrnn_plugin_shim.py $(wildcard rrnn_plugin/kernels/csrc/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/build.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/lock.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python rrnn_plugin_shim.py >/dev/null
 	$(BIN)/allennlp test-install 2>&1 | grep -q "rrnn_plugin" || { echo "rrnn_plugin was not discovered by allennlp"; exit 1; }
+	$(BIN)/python -m rrnn_plugin.kernels
 	touch $@
 
 test: venv
@@ -68,4 +69,4 @@ lock:
 	mv requirements/lock.new requirements/lock.txt
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info rrnn_plugin/kernels/_wfsa_*.so

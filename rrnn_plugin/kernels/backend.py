@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "cpp", "torch")
 ENV_VAR = "RRNN_BACKEND"
-REBUILD_HINT = "rebuild with `pip install --no-deps --no-build-isolation -e .` (or `python setup.py build_ext --inplace`)"
+REBUILD_HINT = (
+    "rebuild with `pip install --no-deps --no-build-isolation -e .` (or `python setup.py build_ext --inplace`)"
+)
 
 _warned: Set[str] = set()
 _logged: Set[Tuple[str, str]] = set()
