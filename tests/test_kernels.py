@@ -229,7 +229,7 @@ def test_encoder_gradcheck_float64(semiring):
     params = encoder.state_params.detach().clone().requires_grad_(True)
 
     def run(x, p):
-        return torch.func.functional_call(encoder, {"state_params": p}, (x, mask))
+        return torch.func.functional_call(encoder, {"layers.0.0.state_params": p}, (x, mask))
 
     assert torch.autograd.gradcheck(run, (tokens.requires_grad_(True), params))
 
@@ -243,7 +243,7 @@ def test_return_all_matches_torch_path(semiring, left_pad):
     for name in ("cpp", "torch"):
         encoder = _encoder(semiring=semiring, backend_name=name)
         x = tokens.clone().requires_grad_(True)
-        final, history = encoder.state_scores(x, mask, return_all=True)
+        final, history = encoder.single_layer.state_scores(x, mask, return_all=True)
         assert history.shape == (3, 6, encoder.num_wfsas, 4)
         finite = torch.isfinite(history)
         loss = final.where(torch.isfinite(final), 0).sum() + (history.where(finite, 0) * 0.5).sum()

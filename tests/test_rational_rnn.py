@@ -76,7 +76,7 @@ def test_gradcheck_float64():
     params = encoder.state_params.detach().clone().requires_grad_(True)
 
     def run(x, p):
-        return torch.func.functional_call(encoder, {"state_params": p}, (x, mask))
+        return torch.func.functional_call(encoder, {"layers.0.0.state_params": p}, (x, mask))
 
     assert torch.autograd.gradcheck(run, (tokens, params))
 

@@ -181,7 +181,7 @@ def test_pruning_copies_exactly_the_surviving_rows_and_columns():
     assert report.trainable_parameters_before - report.trainable_parameters_after == 3 * 13 + 2
     assert report.trainable_parameters_after == sum(p.numel() for p in pruned.parameters())
     # the rewritten config rebuilds exactly this shape, and the weights load into it
-    config = pruned_config(Params.from_file(str(CONFIG)).as_dict(quiet=True), report.wfsa_lengths_after)
+    config = pruned_config(Params.from_file(str(CONFIG)).as_dict(quiet=True), report)
     assert "regularizer" not in config["model"] and "callbacks" not in config["trainer"]
     rebuilt = Model.from_params(vocab=model.vocab, params=Params(config["model"])).eval()
     rebuilt.load_state_dict(pruned.state_dict())
@@ -285,8 +285,8 @@ def test_recover_in_the_finetune_phase(tmp_path):
     assert metrics["epoch"] == 2 and metrics["finetune_epochs_completed"] == 2
     assert metrics["structure_transitions_after"] == record["transitions_after"]
     # the recovered run really trained the pruned parameters (optimizer rebuilt on them)
-    after_1 = torch.load(run / "model_state_e2_b0.th")["_seq2vec_encoder.state_params"]
-    after_2 = torch.load(run / "model_state_e3_b0.th")["_seq2vec_encoder.state_params"]
+    after_1 = torch.load(run / "model_state_e2_b0.th")["_seq2vec_encoder.layers.0.0.state_params"]
+    after_2 = torch.load(run / "model_state_e3_b0.th")["_seq2vec_encoder.layers.0.0.state_params"]
     assert after_1.shape == after_2.shape == (record["transitions_after"], 13)
     assert not torch.equal(after_1, after_2)
 

@@ -10,7 +10,10 @@ when a `state_group_lasso` regularizer is configured, `group_lasso_penalty` (its
 """
 from typing import Dict
 
+import torch
 from allennlp.models import BasicClassifier, Model
+
+from rrnn_plugin.modules.rational_rnn import RationalRnnLayers
 
 from rrnn_plugin.training.regularizers import group_lasso_penalty
 
@@ -22,15 +25,14 @@ class RationalClassifier(BasicClassifier):
     live_state_eps: float = 0.1
 
     def structure_metrics(self) -> Dict[str, float]:
-        """Size of the encoder (if it is a WFSA layer) and of the whole model."""
-        encoder = self._seq2vec_encoder
+        """Size of the WFSA encoders (Seq2Seq and/or Seq2Vec, all layers) and of the whole model."""
+        encoders = [m for m in (self._seq2seq_encoder, self._seq2vec_encoder) if isinstance(m, RationalRnnLayers)]
         metrics: Dict[str, float] = {}
-        if hasattr(encoder, "num_transitions"):
-            metrics["transitions"] = float(encoder.num_transitions)
-            metrics["wfsas"] = float(encoder.num_wfsas)
-            metrics["encoder_parameters"] = float(encoder.num_parameters)
-        if hasattr(encoder, "state_group_norms"):
-            norms = encoder.state_group_norms().detach()
+        if encoders:
+            metrics["transitions"] = float(sum(e.num_transitions for e in encoders))
+            metrics["wfsas"] = float(sum(e.num_wfsas for e in encoders))
+            metrics["encoder_parameters"] = float(sum(e.num_parameters for e in encoders))
+            norms = torch.cat([e.state_group_norms().detach() for e in encoders])
             metrics["live_states"] = float((norms > self.live_state_eps).sum())
         penalty = group_lasso_penalty(self)
         if penalty is not None:

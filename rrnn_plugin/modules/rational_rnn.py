@@ -1,123 +1,111 @@
-"""`rational_rnn`: a layer of weighted finite-state automata as a Seq2Vec encoder (method.md §1).
+"""`rational_rnn`: layers of WFSAs as a Seq2Vec and as a Seq2Seq encoder (method.md §1).
 
-Each output unit is one linear-chain WFSA; WFSAs in one layer may have different lengths.  All
-input-dependent terms are one matrix multiply over the whole batch; only the cheap elementwise
-recurrence runs over time.
+Both registered forms are the same stack of `WfsaLayer`s (wfsa_layer.py, the one implementation of
+the math and of its kernels); they differ only in what they return:
 
-All parameters live in ONE tensor with one row per *state*, so that the group-lasso group of a state
-(everything that enters it, method.md §2) is exactly one row, whatever regularizer applies it:
-`state_params[s] = [w_s (input_dim), v_s (input_dim), b_s]` for the flat state index s that runs over
-WFSA 0's states, then WFSA 1's, and so on.
+* Seq2Vec (`Seq2VecEncoder` "rational_rnn"): the top layer's scores after the last real token,
+  h(T) (batch, output_dim) — the paper's document feature.
+* Seq2Seq (`Seq2SeqEncoder` "rational_rnn"): the top layer's scores after every token, h(t)
+  (batch, time, output_dim), zero at padding — for taggers, or for a stock Seq2Vec pooler.
+
+Options shared by both:
+* `bidirectional`: a second, independent set of WFSAs reads each sequence from its last real token
+  to its first; its h(t) is the score of the suffix starting at t.  Outputs are concatenated
+  [forward, backward].  In the Seq2Vec form the backward half is its score after the *first* token
+  (after reading the whole sequence backwards).
+* `num_layers`: layer l+1 reads layer l's h(t) (both directions concatenated), with `dropout`
+  between layers (Peng et al. 2018 use 2 layers).
+
+Every (layer, direction) keeps its parameters in its own `state_params` matrix, one row per state,
+so `state_group_lasso` on '.*state_params' gives one group per (layer, direction, WFSA, state).
+Parameter names: `layers.<layer>.<direction>.state_params` (direction 0 = forward, 1 = backward).
+Archives written before stacking existed (a top-level `state_params`) still load.
 """
-import math
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
+from allennlp.modules.seq2seq_encoders import Seq2SeqEncoder
 from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
 
-from rrnn_plugin.modules.recurrence import BACKENDS, layer_state_scores
-from rrnn_plugin.modules.semirings import SEMIRINGS, get_semiring
+from rrnn_plugin.modules.wfsa_layer import WfsaLayer, expand_wfsa_lengths
+
+Structure = List[List[List[int]]]  # WFSA lengths per layer, per direction
 
 
-def row_group_norms(matrix: torch.Tensor) -> torch.Tensor:
-    """L2 norm of every row: the group norms of group lasso, for pruning, metrics and penalty alike.
+class RationalRnnLayers(torch.nn.Module):
+    """The shared body of both encoder forms.
 
-    `vector_norm`'s gradient at an all-zero row is 0 (a valid subgradient), not NaN.
-    """
-    return torch.linalg.vector_norm(matrix, dim=1)
-
-
-def expand_wfsa_lengths(wfsa_lengths: Union[Dict[str, int], Sequence[int]]) -> List[int]:
-    """`{"1": 6, "4": 2}` -> `[1]*6 + [4]*2`; a list is taken as given (one length per WFSA)."""
-    if isinstance(wfsa_lengths, dict):
-        lengths: List[int] = []
-        for key in sorted(wfsa_lengths, key=lambda k: int(k)):
-            count = wfsa_lengths[key]
-            if int(count) < 0:
-                raise ConfigurationError(f"wfsa_lengths: count for length {key} is negative: {count}")
-            lengths.extend([int(key)] * int(count))
-    else:
-        lengths = [int(n) for n in wfsa_lengths]
-    if any(n < 1 for n in lengths):
-        raise ConfigurationError(f"wfsa_lengths: every WFSA needs at least one transition, got {lengths}")
-    return lengths
-
-
-@Seq2VecEncoder.register("rational_rnn")
-class RationalRnnEncoder(Seq2VecEncoder):
-    """
     # Parameters
 
     input_dim : `int`
         Size of the token vectors.
-    wfsa_lengths : `Dict[str, int]` or `List[int]`
-        Number of main-path transitions of each WFSA: `{"1": 6, "2": 6, "3": 6, "4": 6}` means six
-        WFSAs of each length; a list gives each WFSA's length in order.  A WFSA of length 0 is not
-        allowed; a layer with no WFSA at all (everything pruned) is, and outputs nothing.
+    wfsa_lengths : `Dict[str, int]` or `List[int]`, optional
+        Main-path transitions of each WFSA, the same for every layer and direction:
+        `{"1": 6, "2": 6, "3": 6, "4": 6}` means six WFSAs of each length; a list gives each WFSA's
+        length in order.  A WFSA of length 0 is not allowed.
     semiring : `str`, optional (default = `"plus_times"`)
         `plus_times` (the paper), `max_plus` or `max_times`.
     input_dropout : `float`, optional (default = `0.0`)
-        Dropout on the token vectors before the projection (the paper's embedding dropout).
+        Dropout on the token vectors before the first layer (the paper's embedding dropout).
+    num_layers : `int`, optional (default = `1`)
+        Stacked layers; layer l+1's input is layer l's output at every token.
+    bidirectional : `bool`, optional (default = `False`)
+        Add a backward set of WFSAs in every layer.
+    dropout : `float`, optional (default = `0.0`)
+        Dropout on each layer's output before the next layer (not after the top layer).
+    layer_wfsa_lengths : `List[List[List[int]]]`, optional
+        Explicit lengths per layer and direction, instead of `wfsa_lengths`; this is how a pruned
+        model's config describes it (a direction may end up with no WFSA).  Its shape must agree
+        with `num_layers` and `bidirectional`.
     backend : `str`, optional (default = `"auto"`)
-        Implementation of the recurrence: `"auto"` (the compiled kernel when it is available,
-        else the PyTorch path; the environment variable RRNN_BACKEND can force either), `"cpp"`
-        or `"torch"` (see rrnn_plugin/kernels/backend.py).  Results are the same.
+        Implementation of the recurrence: `"auto"` (the compiled kernel when available, else the
+        PyTorch path; RRNN_BACKEND can force either), `"cpp"` or `"torch"`.  Results are the same.
     """
 
     def __init__(
         self,
         input_dim: int,
-        wfsa_lengths: Union[Dict[str, int], List[int]],
+        wfsa_lengths: Union[Dict[str, int], List[int]] = None,
         semiring: str = "plus_times",
         input_dropout: float = 0.0,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        layer_wfsa_lengths: Optional[Structure] = None,
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        if semiring not in SEMIRINGS:
-            raise ConfigurationError(f"semiring must be one of {sorted(SEMIRINGS)}, got {semiring!r}")
-        if backend not in BACKENDS:
-            raise ConfigurationError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-        self._backend = backend
+        if num_layers < 1:
+            raise ConfigurationError(f"num_layers must be at least 1, got {num_layers}")
+        for key, value in (("input_dropout", input_dropout), ("dropout", dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ConfigurationError(f"{key} must be in [0, 1), got {value}")
+        structure = _structure(wfsa_lengths, layer_wfsa_lengths, num_layers, 2 if bidirectional else 1)
         self._input_dim = input_dim
-        self._lengths = expand_wfsa_lengths(wfsa_lengths)
         self._semiring_name = semiring
-        self._semiring = get_semiring(semiring)
-        self._dropout = torch.nn.Dropout(input_dropout) if input_dropout > 0 else None
-        num_states = sum(self._lengths)
-        self.state_params = torch.nn.Parameter(torch.empty(num_states, 2 * input_dim + 1))
-        self._max_length = max(self._lengths, default=1)
-        # Position of each flat state on the (WFSA, state) grid used by the recurrence.
-        grid = [k * self._max_length + j for k, n in enumerate(self._lengths) for j in range(n)]
-        self.register_buffer("_grid_index", torch.tensor(grid, dtype=torch.long), persistent=False)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Uniform in ±sqrt(6 / (input_dim + num_wfsas)), biases 0, as in the original code."""
-        bound = math.sqrt(6.0 / (self._input_dim + max(self.num_wfsas, 1)))
-        with torch.no_grad():
-            torch.nn.init.uniform_(self.state_params[:, :-1], -bound, bound)
-            self.state_params[:, -1] = 0.0
-
-    @property
-    def main_weights(self) -> torch.Tensor:
-        """w: (num_states, input_dim), main-path weights (a view of `state_params`)."""
-        return self.state_params[:, : self._input_dim]
-
-    @property
-    def loop_weights(self) -> torch.Tensor:
-        """v: (num_states, input_dim), self-loop weights (a view of `state_params`)."""
-        return self.state_params[:, self._input_dim : 2 * self._input_dim]
-
-    @property
-    def loop_bias(self) -> torch.Tensor:
-        """b: (num_states,), self-loop biases (a view of `state_params`)."""
-        return self.state_params[:, -1]
+        self._bidirectional = bidirectional
+        self._dropout_p = float(dropout)
+        self._backend = backend
+        self._input_dropout = torch.nn.Dropout(input_dropout) if input_dropout > 0 else None
+        self._between = torch.nn.Dropout(dropout) if dropout > 0 and num_layers > 1 else None
+        layers, layer_input = [], input_dim
+        for lengths_per_direction in structure:
+            directions = [WfsaLayer(layer_input, n, semiring, backend) for n in lengths_per_direction]
+            layers.append(torch.nn.ModuleList(directions))
+            layer_input = sum(len(n) for n in lengths_per_direction)
+        self.layers = torch.nn.ModuleList(layers)
+        self.register_load_state_dict_pre_hook(_rename_single_layer_keys)
 
     # ----- shape and size -------------------------------------------------------------------
     @property
-    def wfsa_lengths(self) -> List[int]:
-        return list(self._lengths)
+    def structure(self) -> Structure:
+        """WFSA lengths per layer and direction (what `layer_wfsa_lengths` would rebuild)."""
+        return [[layer.wfsa_lengths for layer in directions] for directions in self.layers]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
 
     @property
     def semiring(self) -> str:
@@ -125,16 +113,23 @@ class RationalRnnEncoder(Seq2VecEncoder):
 
     @property
     def input_dropout(self) -> float:
-        return self._dropout.p if self._dropout is not None else 0.0
+        return self._input_dropout.p if self._input_dropout is not None else 0.0
+
+    def is_bidirectional(self) -> bool:
+        return self._bidirectional
+
+    def wfsa_layers(self) -> List[WfsaLayer]:
+        """Every (layer, direction) in order: layer 0 forward, layer 0 backward, layer 1 ..."""
+        return [layer for directions in self.layers for layer in directions]
 
     @property
     def num_wfsas(self) -> int:
-        return len(self._lengths)
+        return sum(layer.num_wfsas for layer in self.wfsa_layers())
 
     @property
     def num_transitions(self) -> int:
-        """Main-path transitions: the paper's measure of model size (x-axis of its Figure 3)."""
-        return sum(self._lengths)
+        """Main-path transitions of all layers: the paper's measure of model size."""
+        return sum(layer.num_transitions for layer in self.wfsa_layers())
 
     @property
     def num_parameters(self) -> int:
@@ -144,92 +139,163 @@ class RationalRnnEncoder(Seq2VecEncoder):
         return self._input_dim
 
     def get_output_dim(self) -> int:
-        return self.num_wfsas
+        return sum(layer.get_output_dim() for layer in self.layers[-1])
+
+    # ----- the single-layer view (visualization, benchmarks, the paper's setting) ------------
+    @property
+    def single_layer(self) -> WfsaLayer:
+        """The one `WfsaLayer` of a 1-layer unidirectional encoder (an error otherwise)."""
+        if len(self.layers) != 1 or len(self.layers[0]) != 1:
+            raise ConfigurationError(
+                f"this needs a one-layer unidirectional rational_rnn, got {len(self.layers)} layer(s)"
+                f"{', bidirectional' if self._bidirectional else ''}"
+            )
+        return self.layers[0][0]
+
+    @property
+    def state_params(self) -> torch.nn.Parameter:
+        return self.single_layer.state_params
+
+    @property
+    def main_weights(self) -> torch.Tensor:
+        return self.single_layer.main_weights
+
+    @property
+    def loop_weights(self) -> torch.Tensor:
+        return self.single_layer.loop_weights
+
+    @property
+    def loop_bias(self) -> torch.Tensor:
+        return self.single_layer.loop_bias
+
+    @property
+    def wfsa_lengths(self) -> List[int]:
+        return self.single_layer.wfsa_lengths
+
+    def transition_weights(self, tokens: torch.Tensor):
+        return self.single_layer.transition_weights(tokens)
+
+    def state_norms(self) -> List[List[float]]:
+        return self.single_layer.state_norms()
 
     # ----- computation ----------------------------------------------------------------------
-    def transition_weights(self, tokens: torch.Tensor):
-        """Token vectors (batch, time, input_dim) -> (u, f) on the (WFSA, state) grid.
-
-        One matrix multiply for every WFSA and state; grid cells beyond a WFSA's length hold
-        u = semiring zero so they never carry a path.
-        """
-        batch, steps, _ = tokens.shape
-        num_states = self.state_params.shape[0]
-        weight = self.state_params[:, :-1].reshape(2 * num_states, self._input_dim)  # rows w_0, v_0, w_1, ...
-        bias = torch.stack([torch.zeros_like(self.loop_bias), self.loop_bias], dim=1).reshape(-1)
-        projection = torch.nn.functional.linear(tokens, weight, bias)
-        projection = projection.view(batch, steps, num_states, 2)
-        u, f = self._semiring.weights(projection[..., 0], projection[..., 1])
-        grid_size = self.num_wfsas * self._max_length
-        if grid_size != num_states:  # mixed lengths: scatter onto the grid
-            u = u.new_full((batch, steps, grid_size), self._semiring.zero).index_copy(-1, self._grid_index, u)
-            f = f.new_zeros((batch, steps, grid_size)).index_copy(-1, self._grid_index, f)
-        shape = (batch, steps, self.num_wfsas, self._max_length)
-        return u.reshape(shape), f.reshape(shape)
-
-    def state_scores(self, tokens: torch.Tensor, mask: Optional[torch.Tensor], return_all: bool = False):
-        """Scores of every (WFSA, state) after the last real token (and after every token)."""
-        if self._dropout is not None:
-            tokens = self._dropout(tokens)
-        return layer_state_scores(self, tokens, mask, return_all=return_all, backend=self._backend)
-
-    def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def encode(self, tokens: torch.Tensor, mask: Optional[torch.Tensor], all_steps: bool) -> torch.Tensor:
+        """The top layer's h(T) (batch, output_dim) or, with `all_steps`, h(t) (batch, time,
+        output_dim), zero at padding."""
         if mask is not None:
             mask = mask.bool()
-        if self.num_wfsas == 0:
-            return tokens.new_zeros(tokens.shape[0], 0)
-        final_states, _ = self.state_scores(tokens, mask)
-        scores = self._semiring.sum_states(final_states)
-        # max-plus: a document with no real token has no path at all (-inf); report 0 instead.
-        return torch.where(torch.isfinite(scores), scores, torch.zeros_like(scores))
+        x = tokens if self._input_dropout is None else self._input_dropout(tokens)
+        for depth, directions in enumerate(self.layers):
+            top = depth == len(self.layers) - 1
+            steps = all_steps or not top
+            outputs = [
+                _run(layer, x, mask, backward=direction == 1, all_steps=steps)
+                for direction, layer in enumerate(directions)
+            ]
+            x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+            if not top and self._between is not None:
+                x = self._between(x)
+        if all_steps and mask is not None:
+            x = x * mask.unsqueeze(-1).to(x.dtype)
+        return x
 
     # ----- structure (group lasso and pruning) ----------------------------------------------
     def state_group_norms(self) -> torch.Tensor:
-        """||[w_s, v_s, b_s]||_2 for every flat state s (method.md §2), differentiable."""
-        return row_group_norms(self.state_params)
+        """Group norms of every state of every layer and direction (flat), differentiable."""
+        norms = [layer.state_group_norms() for layer in self.wfsa_layers()]
+        return torch.cat(norms) if norms else self.layers[0][0].state_params.new_zeros(0)
 
-    def state_slices(self) -> List[slice]:
-        """The flat state indices of each WFSA."""
-        slices, start = [], 0
-        for n in self._lengths:
-            slices.append(slice(start, start + n))
-            start += n
-        return slices
+    def layer_state_norms(self) -> List[List[List[List[float]]]]:
+        """state norms per layer, per direction, per WFSA (see `WfsaLayer.state_norms`)."""
+        return [[layer.state_norms() for layer in directions] for directions in self.layers]
 
-    def state_norms(self) -> List[List[float]]:
-        """Exact ||[w_s, v_s, b_s]||_2 of every state, grouped by WFSA (for pruning and reports).
+    def pruned(self, kept: Structure, kept_inputs: Optional[Sequence[int]] = None) -> "RationalRnnLayers":
+        """A new encoder of the same form keeping the first `kept[l][d][k]` states of each WFSA.
 
-        An all-zero group reports 0, so it is pruned even at threshold 0 (in plus-times such a
-        state and every state after it score 0 anyway).
+        A WFSA that keeps nothing disappears, and so do the matching input columns of every
+        direction of the layer above it; `kept_inputs` likewise selects input features of the
+        first layer (a pruned layer below this encoder).  Weights are copied exactly.
         """
-        norms = self.state_group_norms().detach().tolist()
-        return [norms[s] for s in self.state_slices()]
-
-    def keep_prefixes(self, kept_lengths: Sequence[int]) -> "RationalRnnEncoder":
-        """A new encoder holding only the first `kept_lengths[k]` states of each WFSA k.
-
-        WFSAs with 0 kept states are dropped.  The surviving rows of `state_params` are copied
-        as they are: a row is a whole state (w, v and b together), so the main-path and
-        self-loop weights of a shortened WFSA cannot get mixed up.  Semiring, input dropout,
-        backend, device, dtype, `requires_grad` and train/eval mode are carried over.
-        """
-        kept = [int(m) for m in kept_lengths]
-        if len(kept) != self.num_wfsas:
-            raise ValueError(f"need one kept length per WFSA ({self.num_wfsas}), got {kept}")
-        rows: List[int] = []
-        for k, (states, n, m) in enumerate(zip(self.state_slices(), self._lengths, kept)):
-            if not 0 <= m <= n:
-                raise ValueError(f"WFSA {k} has {n} states, cannot keep {m}")
-            rows.extend(range(states.start, states.start + m))
-        encoder = RationalRnnEncoder(
-            self._input_dim,
-            [m for m in kept if m > 0],
+        if len(kept) != len(self.layers) or any(len(k) != len(d) for k, d in zip(kept, self.layers)):
+            raise ValueError(f"kept lengths {kept} do not match the structure {self.structure}")
+        new_layers, inputs = [], kept_inputs
+        for directions, kept_here in zip(self.layers, kept):
+            new_layers.append(torch.nn.ModuleList(
+                [layer.pruned(m, inputs) for layer, m in zip(directions, kept_here)]
+            ))
+            inputs = surviving_features(kept_here)
+        encoder = type(self)(
+            input_dim=self._input_dim if kept_inputs is None else len(kept_inputs),
+            layer_wfsa_lengths=[[layer.wfsa_lengths for layer in d] for d in new_layers],
             semiring=self._semiring_name,
             input_dropout=self.input_dropout,
+            num_layers=len(self.layers),
+            bidirectional=self._bidirectional,
+            dropout=self._dropout_p,
             backend=self._backend,
-        ).to(device=self.state_params.device, dtype=self.state_params.dtype)
-        index = torch.tensor(rows, dtype=torch.long, device=self.state_params.device)
-        with torch.no_grad():
-            encoder.state_params.copy_(self.state_params.index_select(0, index))
-        encoder.state_params.requires_grad_(self.state_params.requires_grad)
+        )
+        encoder.layers = torch.nn.ModuleList(new_layers)
         return encoder.train(self.training)
+
+    def config(self) -> Dict:
+        """The constructor arguments that rebuild this encoder's shape (for pruned configs)."""
+        one = len(self.layers) == 1 and not self._bidirectional
+        shape = {"wfsa_lengths": self.wfsa_lengths} if one else {"layer_wfsa_lengths": self.structure}
+        return {"input_dim": self._input_dim, "num_layers": len(self.layers),
+                "bidirectional": self._bidirectional, **shape}
+
+
+def surviving_features(kept_per_direction: Sequence[Sequence[int]]) -> List[int]:
+    """Output features (WFSAs, directions concatenated) that survive pruning to these lengths."""
+    features, offset = [], 0
+    for kept in kept_per_direction:
+        features.extend(offset + k for k, m in enumerate(kept) if m > 0)
+        offset += len(kept)
+    return features
+
+
+def _run(layer: WfsaLayer, x: torch.Tensor, mask: Optional[torch.Tensor], backward: bool, all_steps: bool):
+    """One direction.  Backward = forward over the time-reversed batch: padding steps carry the
+    state unchanged whatever their position, so reversing the padding side is harmless."""
+    if not backward:
+        return layer(x, mask, all_steps)
+    h = layer(x.flip(1), mask.flip(1) if mask is not None else None, all_steps)
+    return h.flip(1) if all_steps else h
+
+
+def _structure(wfsa_lengths, layer_wfsa_lengths, num_layers: int, num_directions: int) -> Structure:
+    if (wfsa_lengths is None) == (layer_wfsa_lengths is None):
+        raise ConfigurationError("rational_rnn needs exactly one of wfsa_lengths and layer_wfsa_lengths")
+    if wfsa_lengths is not None:
+        lengths = expand_wfsa_lengths(wfsa_lengths)
+        return [[list(lengths) for _ in range(num_directions)] for _ in range(num_layers)]
+    structure = [[expand_wfsa_lengths(n) for n in layer] for layer in layer_wfsa_lengths]
+    if len(structure) != num_layers or any(len(layer) != num_directions for layer in structure):
+        raise ConfigurationError(
+            f"layer_wfsa_lengths must list {num_layers} layer(s) of {num_directions} direction(s) "
+            f"(num_layers={num_layers}, bidirectional={num_directions == 2}), got {layer_wfsa_lengths}"
+        )
+    return structure
+
+
+def _rename_single_layer_keys(module, state_dict, prefix, *args) -> None:
+    """Archives from before stacking existed stored the one layer's matrix as `state_params`."""
+    old = prefix + "state_params"
+    if old in state_dict and len(module.layers) == 1 and len(module.layers[0]) == 1:
+        state_dict[prefix + "layers.0.0.state_params"] = state_dict.pop(old)
+
+
+@Seq2VecEncoder.register("rational_rnn")
+class RationalRnnEncoder(RationalRnnLayers, Seq2VecEncoder):
+    """The top layer's h(T) after the last real token (parameters: `RationalRnnLayers`)."""
+
+    def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.encode(tokens, mask, all_steps=False)
+
+
+@Seq2SeqEncoder.register("rational_rnn")
+class RationalRnnSeq2SeqEncoder(RationalRnnLayers, Seq2SeqEncoder):
+    """The top layer's h(t) after every token, zero at padding (parameters: `RationalRnnLayers`)."""
+
+    def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.encode(tokens, mask, all_steps=True)

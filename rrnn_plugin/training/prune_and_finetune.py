@@ -81,7 +81,7 @@ from allennlp.training.checkpointer import Checkpointer
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer
 
-from rrnn_plugin.training.pruning import apply_structure, pruned_config, structure_report
+from rrnn_plugin.training.pruning import apply_structure, as_kept, rewrite_config, structure_report
 from rrnn_plugin.training.regularizers import group_lasso_alphas
 
 if TYPE_CHECKING:
@@ -152,7 +152,8 @@ class PruneAndFinetuneCallback(TrainerCallback):
         model.live_state_eps = eps
         # callback state, everything in plain Python types (see state_dict)
         self.phase = STRUCTURE
-        self.kept_lengths: Optional[List[int]] = None
+        self.kept_lengths: Optional[Dict[str, Any]] = None  # encoder attribute -> kept structure
+        self.config_updates: Dict[str, Dict[str, Any]] = {}  # what rebuilds the pruned model
         self.history: List[Dict[str, Any]] = []
         self.summary: Dict[str, Any] = {}
         self._scheduler_state: Optional[Dict[str, Any]] = None
@@ -165,6 +166,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
             "callback": "prune_and_finetune",
             "phase": self.phase,
             "kept_lengths": self.kept_lengths,
+            "config_updates": self.config_updates,
             "history": self.history,
             "summary": self.summary,
             # the trainer restores a scheduler only if its *config* has one (phase 1 has none)
@@ -176,6 +178,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self.phase = state_dict["phase"]
         self.kept_lengths = state_dict["kept_lengths"]
+        self.config_updates = state_dict.get("config_updates") or {}
         self.history = list(state_dict["history"])
         self.summary = dict(state_dict["summary"])
         self._scheduler_state = state_dict.get("learning_rate_scheduler")
@@ -194,8 +197,11 @@ class PruneAndFinetuneCallback(TrainerCallback):
         if mine and mine[0]["phase"] == FINETUNE:
             self.load_state_dict(mine[0])
             logger.info("Recovering in the finetune phase: pruning the model to %s", self.kept_lengths)
+            self.kept_lengths = as_kept(self.model, self.kept_lengths)
             apply_structure(self.model, self.kept_lengths)
             self.model._regularizer = None
+            if not self.config_updates:  # a checkpoint of the single-layer-only version
+                self.config_updates = {"seq2vec_encoder": self.model._seq2vec_encoder.config()}
 
     # ----- trainer events -------------------------------------------------------------------
     def on_start(self, trainer: "GradientDescentTrainer", is_primary: bool = True, **kwargs) -> None:
@@ -239,18 +245,18 @@ class PruneAndFinetuneCallback(TrainerCallback):
                 {
                     "epoch": epoch,
                     "validation": _plain(_quality(_prefixed(metrics, "validation_"))),
-                    "kept_lengths": report.kept_lengths,
+                    "kept_lengths": report.kept,
                     "kept_transitions": report.transitions_after,
                 }
             )
             logger.info(
                 "Structure epoch %d: pruning at eps=%g would keep %d of %d transitions in %d WFSAs",
                 epoch, self.eps, report.transitions_after, report.transitions_before,
-                len(report.kept_wfsas),
+                report.wfsas_after,
             )
             metrics["phase"] = STRUCTURE
             metrics["structure_kept_transitions"] = report.transitions_after
-            metrics["structure_kept_wfsas"] = len(report.kept_wfsas)
+            metrics["structure_kept_wfsas"] = report.wfsas_after
             self._rewrite_epoch_metrics(epoch, metrics, is_primary)
             if epoch + 1 >= self.structure_epochs:
                 self._switch(trainer, metrics, epoch, is_primary)
@@ -293,7 +299,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
         config_path = os.path.join(self.serialization_dir, CONFIG_NAME)
         original = Params.from_file(config_path).as_dict(quiet=True)
         _write_json(os.path.join(self.serialization_dir, ORIGINAL_CONFIG), original)
-        _write_json(config_path, pruned_config(original, self._kept_wfsa_lengths()))
+        _write_json(config_path, rewrite_config(original, self.config_updates))
 
     # ----- the switch -----------------------------------------------------------------------
     def _switch(self, trainer: "GradientDescentTrainer", metrics: Dict[str, Any], epoch: int,
@@ -308,11 +314,12 @@ class PruneAndFinetuneCallback(TrainerCallback):
         logger.info(
             "Pruning the structure of epoch %d: %d -> %d transitions, %d -> %d WFSAs",
             best_epoch, report.transitions_before, report.transitions_after,
-            len(report.wfsa_lengths_before), len(report.kept_wfsas),
+            report.wfsas_before, report.wfsas_after,
         )
-        apply_structure(self.model, report.kept_lengths)
+        apply_structure(self.model, report.kept)
         self.model._regularizer = None
-        self.kept_lengths = report.kept_lengths
+        self.kept_lengths = report.kept
+        self.config_updates = report.config_updates
         self.phase = FINETUNE
 
         optimizer = self._build_optimizer()
@@ -334,8 +341,8 @@ class PruneAndFinetuneCallback(TrainerCallback):
                 "structure_eps": self.eps,
                 "structure_transitions_before": report.transitions_before,
                 "structure_transitions_after": report.transitions_after,
-                "structure_wfsas_before": len(report.wfsa_lengths_before),
-                "structure_wfsas_after": len(report.kept_wfsas),
+                "structure_wfsas_before": report.wfsas_before,
+                "structure_wfsas_after": report.wfsas_after,
                 "structure_trainable_parameters_before": report.trainable_parameters_before,
                 "structure_trainable_parameters_after": report.trainable_parameters_after,
                 **{f"structure_best_validation_{k}": v for k, v in _quality(best_validation).items()},
@@ -370,9 +377,6 @@ class PruneAndFinetuneCallback(TrainerCallback):
         if is_primary and os.path.exists(path):
             dump_metrics(path, metrics)
 
-    def _kept_wfsa_lengths(self) -> List[int]:
-        return [m for m in self.kept_lengths or [] if m > 0]
-
     def _summary_section(self, prefix: str) -> Dict[str, Any]:
         return {k[len(prefix):]: v for k, v in self.summary.items() if k.startswith(prefix)}
 
@@ -387,7 +391,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
         config_path = os.path.join(self.serialization_dir, CONFIG_NAME)
         if not os.path.exists(config_path):  # a trainer built by hand, not by `allennlp train`
             return
-        config = pruned_config(Params.from_file(config_path).as_dict(quiet=True), self._kept_wfsa_lengths())
+        config = rewrite_config(Params.from_file(config_path).as_dict(quiet=True), self.config_updates)
         weights = io.BytesIO()
         torch.save(self.model.state_dict(), weights)
         path = os.path.join(self.serialization_dir, STRUCTURE_ARCHIVE)

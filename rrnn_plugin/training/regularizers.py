@@ -21,7 +21,7 @@ import torch
 from allennlp.models import Model
 from allennlp.nn.regularizers import Regularizer, RegularizerApplicator
 
-from rrnn_plugin.modules.rational_rnn import row_group_norms
+from rrnn_plugin.modules.wfsa_layer import row_group_norms
 
 
 @Regularizer.register("state_group_lasso")

@@ -21,7 +21,7 @@ from allennlp.data.fields import TextField
 from allennlp.models import Model
 from allennlp.nn import util as nn_util
 
-from rrnn_plugin.modules.rational_rnn import RationalRnnEncoder
+from rrnn_plugin.modules.rational_rnn import RationalRnnLayers
 from rrnn_plugin.visualization.viterbi import extreme_paths
 
 
@@ -82,15 +82,23 @@ class WfsaPhrases:
         return data
 
 
-def find_encoder(model: Model) -> RationalRnnEncoder:
-    """The model's `rational_rnn` encoder (the first one, if there are several)."""
+def find_encoder(model: Model) -> RationalRnnLayers:
+    """The model's `rational_rnn` encoder (the first one, if there are several).
+
+    Phrases are read off WFSAs that consume the token vectors themselves, so only a one-layer,
+    forward-only encoder (the paper's setting) can be visualized."""
     for module in model.modules():
-        if isinstance(module, RationalRnnEncoder):
+        if isinstance(module, RationalRnnLayers):
+            if module.num_layers != 1 or module.is_bidirectional():
+                raise ValueError(
+                    f"phrases can be shown for a one-layer, forward-only `rational_rnn`; this model's has "
+                    f"{module.num_layers} layer(s){' and is bidirectional' if module.is_bidirectional() else ''}"
+                )
             return module
     raise ValueError(f"the model ({type(model).__name__}) has no `rational_rnn` encoder")
 
 
-def classifier_weights(model: Model, encoder: RationalRnnEncoder) -> Optional[List[Dict[str, float]]]:
+def classifier_weights(model: Model, encoder: RationalRnnLayers) -> Optional[List[Dict[str, float]]]:
     """Per WFSA, its column of the classification layer by label name, when the encoder's output
     goes straight into a linear classification layer (AllenNLP's `basic_classifier` layout)."""
     layer = getattr(model, "_classification_layer", None)
@@ -187,7 +195,7 @@ def _num_tokens(instance: Instance) -> int:
 
 
 def _transition_weights(
-    model: Model, encoder: RationalRnnEncoder, instances: List[Instance]
+    model: Model, encoder: RationalRnnLayers, instances: List[Instance]
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[List[str]]]:
     """Run the model on one batch; return the encoder's u, f (real tokens first), lengths, texts."""
     captured: Dict[str, Any] = {}
