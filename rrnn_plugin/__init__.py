@@ -14,6 +14,7 @@ os.environ.setdefault("RRNN_DATA_DIR", str((_PROJECT_ROOT / ".." / "shared" / "d
 os.environ.setdefault("RRNN_GLOVE_FILE", str(_PROJECT_ROOT / "data" / "glove" / "glove.6B.50d.blitzer.txt"))
 os.environ.setdefault("RRNN_LAMBDA", "")
 os.environ.setdefault("RRNN_STRUCTURE_ARCHIVE", "")
+os.environ.setdefault("RRNN_TAGGING_DIR", "")  # training_configs/composed/tagger.jsonnet: '' = the fixture
 
 from rrnn_plugin import compat  # noqa: E402,F401
 from rrnn_plugin.dataset_readers import *  # noqa: E402,F401,F403

@@ -315,8 +315,9 @@ def test_readers_shrink_with_the_top_layer():
     pruned, report = prune_classifier(tagger, eps=0.0)
     assert pruned.tag_projection_layer._module.in_features == 7
     assert report.classifier_parameters_before - report.classifier_parameters_after == 2
+    assert structure_report(tagger, eps=1e9).transitions_after == 0  # reporting it is fine ...
     with pytest.raises(ConfigurationError, match="TimeDistributed cannot run on 0 features"):
-        prune_classifier(tagger, eps=1e9)
+        prune_classifier(tagger, eps=1e9)  # ... running it is not
     everything, report = prune_classifier(_model("bidirectional_2layer"), eps=1e9)
     assert report.transitions_after == 0 and everything._classification_layer.in_features == 0
     out = _logits(everything)

@@ -27,7 +27,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.models import BasicClassifier, Model
 
 from rrnn_plugin.modules.rational_rnn import RationalRnnLayers, Structure, surviving_features
-from rrnn_plugin.training.surgery import config_key, drop_inputs, feature_chain
+from rrnn_plugin.training.surgery import check_runnable, config_key, drop_inputs, feature_chain
 
 Kept = Dict[str, Structure]  # encoder attribute -> kept lengths per layer, direction, WFSA
 
@@ -245,6 +245,7 @@ def structure_report(model: Model, eps: float) -> StructureReport:
 def apply_structure(model: Model, kept: Union[Kept, Sequence[int]]) -> None:
     """Shrink `model` in place to `kept` (see `structure_report(...).kept`)."""
     replacements, _ = _plan(model, as_kept(model, kept))
+    check_runnable(replacements)
     for name, module in replacements.items():
         setattr(model, name, module)
     if isinstance(model, BasicClassifier):

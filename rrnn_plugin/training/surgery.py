@@ -64,12 +64,6 @@ def drop_inputs(module: torch.nn.Module, keep: List[int]) -> Tuple[torch.nn.Modu
         new.in_features = len(keep)
         return new, None, {}
     if isinstance(module, TimeDistributed):
-        if not keep:
-            raise ConfigurationError(
-                "pruning would remove every WFSA whose output a TimeDistributed layer (e.g. "
-                "simple_tagger's tag projection) reads, and AllenNLP's TimeDistributed cannot run on "
-                "0 features: use a smaller group-lasso alpha or eps"
-            )
         inner, out, updates = drop_inputs(module._module, keep)
         new = copy.deepcopy(module)
         new._module = inner
@@ -96,6 +90,17 @@ def drop_inputs(module: torch.nn.Module, keep: List[int]) -> Tuple[torch.nn.Modu
         f"pruning removed WFSAs whose outputs a {type(module).__name__} reads; dropping its inputs "
         "is supported for Linear, FeedForward, boe, cnn and rational_rnn"
     )
+
+
+def check_runnable(replacements: Dict[str, torch.nn.Module]) -> None:
+    """Refuse a pruned model that AllenNLP cannot run (checked when pruning is applied, not when
+    it is only reported, so that structure epochs may pass through such a state)."""
+    for name, module in replacements.items():
+        if isinstance(module, TimeDistributed) and getattr(module._module, "in_features", 1) == 0:
+            raise ConfigurationError(
+                f"pruning removes every WFSA that {name} reads, and AllenNLP's TimeDistributed "
+                "cannot run on 0 features: use a smaller group-lasso alpha or eps"
+            )
 
 
 def _slice_parameter(module: torch.nn.Module, name: str, dim: int, index: torch.Tensor) -> None:

@@ -9,6 +9,8 @@
 // Structure learning also reads (both default to '', i.e. the config's own value):
 //   RRNN_LAMBDA             group-lasso strength, a JSON number (e.g. RRNN_LAMBDA=2e-4)
 //   RRNN_STRUCTURE_ARCHIVE  learned-structure archive for the two-run `finetune` configs
+// ../composed/tagger.jsonnet reads RRNN_TAGGING_DIR (folder with train.tsv / validation.tsv;
+// '' = tests/fixtures/tagging, relative to the project root).
 local data_dir = std.extVar('RRNN_DATA_DIR');
 local glove_file = std.extVar('RRNN_GLOVE_FILE');
 
@@ -64,13 +66,63 @@ local structures = {
     },
   },
 
-  encoder(lengths, hp):: {
-    type: 'rational_rnn',
-    input_dim: hp.embedding_dim,
-    wfsa_lengths: lengths,
-    semiring: hp.semiring,
-    input_dropout: hp.embedding_dropout,
+  // The `rational_rnn` encoder.  The same JSON builds the Seq2Vec form (as `seq2vec_encoder`, the
+  // scores after the last token) and the Seq2Seq form (as `seq2seq_encoder` or a tagger's
+  // `encoder`, the scores after every token).  Optional keys of `hp` (see `encoder_defaults`):
+  //   num_layers     stacked layers; layer l+1 reads layer l's scores at every token
+  //   bidirectional  a second, backward set of `lengths` WFSAs in every layer (outputs concatenated)
+  //   layer_dropout  dropout between layers (the encoder's `dropout`)
+  // Each is written into the JSON only when it differs from its default, so the single-layer
+  // configs are exactly what they were before stacking existed.
+  encoder_defaults:: { num_layers: 1, bidirectional: false, layer_dropout: 0 },
+  encoder(lengths, hp):: (
+    local e = $.encoder_defaults + hp;
+    {
+      type: 'rational_rnn',
+      input_dim: hp.embedding_dim,
+      wfsa_lengths: lengths,
+      semiring: hp.semiring,
+      input_dropout: hp.embedding_dropout,
+    }
+    + (if e.num_layers != 1 then { num_layers: e.num_layers } else {})
+    + (if e.bidirectional then { bidirectional: true } else {})
+    + (if e.layer_dropout != 0 then { dropout: e.layer_dropout } else {})
+  ),
+
+  // Number of WFSAs in `lengths` ({'1': 3, '4': 2} or a list of lengths).
+  num_wfsas(lengths):: (
+    if std.isArray(lengths) then std.length(lengths)
+    else std.foldl(function(total, k) total + lengths[k], std.objectFields(lengths), 0)
+  ),
+
+  // Features the encoder outputs (per token in the Seq2Seq form): the top layer's WFSAs, twice
+  // that if bidirectional.  What a pooler, feedforward or tag projection reading it gets.
+  encoder_output_dim(lengths, hp):: (
+    local e = $.encoder_defaults + hp;
+    $.num_wfsas(lengths) * (if e.bidirectional then 2 else 1)
+  ),
+
+  // ----- the Seq2Seq form under stock AllenNLP modules --------------------------------------
+  // Poolers (stock Seq2Vec encoders) over the Seq2Seq encoder's h(t); `dim` = encoder_output_dim.
+  boe_pooler(dim, averaged=true):: { type: 'boe', embedding_dim: dim, averaged: averaged },
+  cnn_pooler(dim, num_filters=8, ngram_filter_sizes=[2, 3]):: {
+    type: 'cnn', embedding_dim: dim, num_filters: num_filters, ngram_filter_sizes: ngram_filter_sizes,
   },
+
+  // A `baseline` classifier whose WFSAs run as a Seq2Seq encoder (h(t) at every token) under a
+  // stock pooler: `pooler` is a function of the encoder's output size, e.g. $.boe_pooler or
+  // function(dim) $.cnn_pooler(dim, 16, [2, 3]).  `model_type` 'rational_classifier' (size
+  // metrics, `sentiment` predictor by default) or AllenNLP's own 'basic_classifier'.
+  seq2seq_classifier(dataset, lengths, pooler, overrides={}, model_type='rational_classifier'):: (
+    local hp = $.defaults + overrides;
+    $.baseline(dataset, lengths, hp) + {
+      model+: {
+        type: model_type,
+        seq2seq_encoder: $.encoder(lengths, hp),
+        seq2vec_encoder: pooler($.encoder_output_dim(lengths, hp)),
+      },
+    }
+  ),
 
   trainer(hp):: {
     optimizer: { type: 'adam', lr: hp.lr },
@@ -107,6 +159,50 @@ local structures = {
     }
   ),
 
+  // ----- a tagger: AllenNLP's simple_tagger over the Seq2Seq form ----------------------------
+
+  // Hyperparameters of `tagger` (small trainable embeddings, no GloVe; override any key).
+  tagging_defaults:: {
+    embedding_dim: 16,
+    semiring: 'plus_times',
+    embedding_dropout: 0.1,
+    num_layers: 1,
+    bidirectional: true,
+    layer_dropout: 0,
+    lr: 0.03,
+    batch_size: 8,
+    grad_clipping: 5.0,
+    num_epochs: 40,
+    patience: 10,
+    seed: 13,
+  },
+
+  // `simple_tagger` on `<data_dir>/train.tsv` and `<data_dir>/validation.tsv`, read by AllenNLP's
+  // `sequence_tagging` reader (one sentence per line, tokens `word###TAG` separated by spaces).
+  // Its tag projection reads the encoder's h(t) at every token (encoder_output_dim features).
+  tagger(data_dir, lengths, overrides={}):: (
+    local hp = $.tagging_defaults + overrides;
+    {
+      random_seed: hp.seed,
+      numpy_seed: hp.seed,
+      pytorch_seed: hp.seed,
+      dataset_reader: { type: 'sequence_tagging' },
+      train_data_path: data_dir + '/train.tsv',
+      validation_data_path: data_dir + '/validation.tsv',
+      model: {
+        type: 'simple_tagger',
+        text_field_embedder: {
+          token_embedders: { tokens: { type: 'embedding', embedding_dim: hp.embedding_dim, trainable: true } },
+        },
+        encoder: $.encoder(lengths, hp),
+      },
+      data_loader: {
+        batch_sampler: { type: 'bucket', batch_size: hp.batch_size, sorting_keys: ['tokens'] },
+      },
+      trainer: $.trainer(hp),
+    }
+  ),
+
   // ----- structure learning (method.md §2-§3) -----------------------------------------------
 
   // Hyperparameters of structure learning and finetuning (override any key per config).
@@ -134,8 +230,11 @@ local structures = {
     $.with_structure_learning($.baseline(dataset, structures['4'], hp), lambda, hp)
   ),
 
-  // Any classifier config + group lasso `lambda` + the prune_and_finetune callback (appended to
-  // the config's own callbacks); `hp` must hold `structure_defaults`' keys.
+  // Any config whose model pruning supports (basic_classifier / rational_classifier with
+  // rational_rnn encoders, stacked or bidirectional, or simple_tagger with a rational_rnn encoder)
+  // + group lasso `lambda` (one group per state of every layer and direction) + the
+  // prune_and_finetune callback (appended to the config's own callbacks); `hp` must hold
+  // `structure_defaults`' keys.
   with_structure_learning(config, lambda, hp):: config + {
     model+: { regularizer: $.group_lasso(lambda) },
     trainer+: {
