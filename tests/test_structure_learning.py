@@ -300,6 +300,9 @@ def test_recover_in_the_structure_phase(tmp_path):
     train(run, recover=True, **overrides)
     record = read_json(run / "learned_structure.json")
     assert [h["epoch"] for h in record["history"]] == [0, 1]
+    # the chosen epoch's structure, also when the recovered trainer did not know about best.th
+    chosen = record["history"][record["chosen_epoch"]]["kept_lengths"]
+    assert chosen == {"_seq2vec_encoder": [[record["kept_lengths"]]]}
     metrics = read_json(run / "metrics.json")
     assert metrics["structure_epochs_completed"] == 2 and metrics["epoch"] == 2
     archive = load_archive(str(run / "model.tar.gz"))

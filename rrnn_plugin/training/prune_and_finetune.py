@@ -57,9 +57,30 @@ away; the trainer then loads the checkpoint into the right shape.  The trainer a
 saved phase-2 optimizer state into its own (phase-1 config) optimizer object; `on_start` moves it
 into a fresh finetune optimizer.  So recovery continues in the right phase with the right shape,
 optimizer and patience.  Restrictions that follow: the finetune optimizer must have as many
-parameter groups as the trainer's (checked at start); no moving average, momentum scheduler or
-distributed training.  An interrupted phase-2 run is not archived (the archive would pair the
-original config with pruned weights); resume it with `--recover`.
+parameter groups as the trainer's (checked at start); no moving average or momentum scheduler.
+An interrupted phase-2 run is not archived (the archive would pair the original config with
+pruned weights); resume it with `--recover`.
+
+Distributed training (top-level `distributed: {cuda_devices: [-1, -1]}` for two CPU workers with
+gloo, or GPU ids for NCCL; AllenNLP's default torch DDP only, not a sharded `ddp_accelerator`):
+every worker runs this callback, and they must all prune the same way and keep training one model.
+* `best.th` is written by the primary only, at the end of an earlier epoch and before the
+  trainer's end-of-epoch barrier, so at the switch every worker can load it (as AllenNLP itself
+  does after training, this needs the serialization directory on a file system all workers see).
+* The primary's structure report is the decision, broadcast to all (`_primary_decides`); every
+  worker logs its own report next to it and warns if they differ (`_check_workers_agree`): DDP
+  keeps the replicas identical, so a difference means a state norm within rounding of eps.
+* Pruning replaces parameters, which the trainer's DDP wrapper does not know: the model is wrapped
+  anew (`_rewrap_ddp`), which also checks that all workers have the same shapes and broadcasts the
+  primary's pruned weights.  The old wrapper is dropped before anything uses the new parameters.
+* The pruned model's validation sums loss and batch counts over workers as the trainer does
+  (`accuracy` all-reduces itself); the metric tracker is then the same everywhere.
+* Files (`learned_structure.json`, `structure_model.tar.gz`, metrics, the config rewrite) are
+  written by the primary only.  `--recover` works as above: every worker reads the primary's
+  checkpoint, prunes, and `on_start` wraps the pruned model anew.
+* AllenNLP 2.10's `evaluate_on_test` runs on the primary alone after distributed training and
+  fails in the metrics' all-reduce (the other workers have left), losing the archive: refused at
+  start; use `allennlp evaluate` on `model.tar.gz`.
 """
 import copy
 import io
@@ -70,11 +91,14 @@ import tarfile
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import torch
+import torch.distributed as dist
 from allennlp.common import Lazy, Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.util import dump_metrics
+from allennlp.common.util import dump_metrics, is_distributed
 from allennlp.models import Model
 from allennlp.models.archival import CONFIG_NAME, META_NAME
+from allennlp.nn.parallel import TorchDdpAccelerator
+from allennlp.nn.util import dist_reduce_sum
 from allennlp.training import util as training_util
 from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.checkpointer import Checkpointer
@@ -230,6 +254,8 @@ class PruneAndFinetuneCallback(TrainerCallback):
             if trainer._learning_rate_scheduler is not None and self._scheduler_state is not None:
                 trainer._learning_rate_scheduler.load_state_dict(self._scheduler_state)
             trainer._metric_tracker._patience = self.finetune_patience
+            # the trainer wrapped the model for DDP before `_shape_for_recovery` pruned it
+            _rewrap_ddp(trainer)
 
     def on_epoch(
         self,
@@ -307,10 +333,13 @@ class PruneAndFinetuneCallback(TrainerCallback):
         tracker = trainer._metric_tracker
         best_epoch = tracker.best_epoch if tracker.best_epoch is not None else epoch
         best_validation = dict(tracker.best_epoch_metrics)
-        if not tracker.is_best_so_far() and trainer._best_model_filename is not None:
-            trainer._load_model_state(trainer._best_model_filename)
+        best_weights = _best_weights_file(trainer, self.serialization_dir)
+        if not tracker.is_best_so_far() and best_weights is not None:
+            trainer._load_model_state(best_weights)
         alphas = group_lasso_alphas(self.model)
-        report = structure_report(self.model, self.eps)
+        local_report = structure_report(self.model, self.eps)
+        report = _primary_decides(local_report)
+        _check_workers_agree(local_report.kept, report.kept)
         logger.info(
             "Pruning the structure of epoch %d: %d -> %d transitions, %d -> %d WFSAs",
             best_epoch, report.transitions_before, report.transitions_after,
@@ -318,6 +347,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
         )
         apply_structure(self.model, report.kept)
         self.model._regularizer = None
+        _rewrap_ddp(trainer)
         self.kept_lengths = report.kept
         self.config_updates = report.config_updates
         self.phase = FINETUNE
@@ -384,6 +414,12 @@ class PruneAndFinetuneCallback(TrainerCallback):
         """The trainer's own validation pass, on the model as it is now."""
         with torch.no_grad():
             loss, reg_loss, batches = trainer._validation_loss(epoch)
+        # as the trainer does after its validation pass: each worker saw its shard of the data
+        if trainer._distributed:
+            dist.barrier()
+        loss, batches = dist_reduce_sum(loss), dist_reduce_sum(batches)
+        if reg_loss is not None:
+            reg_loss = dist_reduce_sum(reg_loss)
         return training_util.get_metrics(self.model, loss, reg_loss, None, None, batches, reset=True)
 
     def _write_structure_archive(self) -> None:
@@ -445,8 +481,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
             )
         if trainer._moving_average is not None or trainer._momentum_scheduler is not None:
             problems.append("moving_average and momentum_scheduler are not supported")
-        if trainer._ddp_wrapped_model is not None:
-            problems.append("distributed training is not supported")
+        problems.extend(_distributed_problems(trainer, self.serialization_dir))
         if problems:
             raise ConfigurationError("prune_and_finetune: " + "; ".join(problems))
 
@@ -462,6 +497,92 @@ def _trainer_optimizer_config(serialization_dir: str) -> Lazy[Optimizer]:
                 optimizer = {"type": optimizer}
             return Lazy(Optimizer, params=Params(copy.deepcopy(optimizer)))
     return Lazy(Optimizer.default)
+
+
+def _best_weights_file(trainer: "GradientDescentTrainer", serialization_dir: str) -> Optional[str]:
+    """The trainer's `best.th`, also when a `--recover`ed trainer does not know it: AllenNLP saves
+    an epoch's checkpoint *before* it sets `_best_model_filename`, so a run recovered from the
+    checkpoint of its first best epoch (e.g. epoch 0) has None although `best.th` exists."""
+    if trainer._best_model_filename is not None:
+        return trainer._best_model_filename
+    path = os.path.join(serialization_dir, "best.th")
+    return path if os.path.exists(path) else None
+
+
+# ----- distributed training (see the module docstring) --------------------------------------
+def _distributed_problems(trainer: "GradientDescentTrainer", serialization_dir: str) -> List[str]:
+    """What this callback cannot do in the trainer's distributed setup (nothing if not distributed)."""
+    wrapped = trainer._ddp_wrapped_model
+    if wrapped is None:
+        return []
+    problems = []
+    if wrapped.is_sharded or not isinstance(wrapped.model, torch.nn.parallel.DistributedDataParallel):
+        problems.append(
+            "distributed training needs the default torch DDP (a sharded `ddp_accelerator` "
+            "cannot be re-wrapped after pruning)"
+        )
+    config_path = os.path.join(serialization_dir, CONFIG_NAME)
+    if os.path.exists(config_path) and Params.from_file(config_path).get("evaluate_on_test", False):
+        problems.append(
+            "evaluate_on_test fails after distributed training in AllenNLP 2.10 (the primary "
+            "evaluates alone and the metrics' all-reduce has no partner); run `allennlp evaluate` "
+            "on model.tar.gz instead"
+        )
+    return problems
+
+
+def _primary_decides(value: Any) -> Any:
+    """The primary's `value` on every worker (any picklable object); `value` itself if not
+    distributed.  Pruning must be identical everywhere, so one worker decides."""
+    if not is_distributed():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _check_workers_agree(local: Any, decided: Any) -> None:
+    """Log this worker's own kept structure next to the primary's decision (JSON; each worker
+    logs to its own out_worker<rank>.log); warn if they differ."""
+    if not is_distributed():
+        return
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    local, decided = json.dumps(_plain(local)), json.dumps(_plain(decided))
+    logger.info(
+        "prune_and_finetune worker %d of %d: local structure %s; primary's %s",
+        rank, world_size, local, decided,
+    )
+    if local != decided:
+        logger.warning(
+            "prune_and_finetune worker %d: its own weights would prune to %s, the primary's to "
+            "%s; using the primary's (a state norm within rounding of eps?)", rank, local, decided,
+        )
+
+
+def _rewrap_ddp(trainer: "GradientDescentTrainer") -> None:
+    """Wrap the (pruned) model in a new torch DDP like the trainer's, on every worker.
+
+    DDP's reducer holds the parameters it was built with; after `apply_structure` those are gone.
+    Building the new wrapper is collective: it checks that all workers have the same parameter
+    shapes and broadcasts the primary's values.  The old wrapper is released first, so that its
+    reducer's gradient hooks (on parameters that survived, e.g. the embedding) go with it.
+    An empty parameter means a pruned-away module (every WFSA gone: nothing reads the embedding
+    either); parameters without gradient are accepted by DDP only with `find_unused_parameters`.
+    """
+    old = trainer._ddp_wrapped_model
+    if old is None:
+        return
+    accelerator = TorchDdpAccelerator(
+        find_unused_parameters=old.model.find_unused_parameters
+        or any(p.numel() == 0 for p in trainer.model.parameters() if p.requires_grad),
+        local_rank=old.local_rank,
+        world_size=old.world_size,
+        cuda_device=trainer.cuda_device,
+    )
+    trainer._ddp_wrapped_model = None
+    del old
+    model, trainer._ddp_wrapped_model = accelerator.wrap_model(trainer.model)
+    assert model is trainer.model
 
 
 _SIZE_KEYS = {"transitions", "wfsas", "encoder_parameters", "trainable_parameters"}
