@@ -21,6 +21,8 @@ import rrnn_plugin  # noqa: F401
 import rrnn_plugin.kernels as kernels
 from rrnn_plugin.modules import RationalRnnEncoder, RationalRnnSeq2SeqEncoder, WfsaLayer
 from rrnn_plugin.training import StateGroupLasso, prune_classifier, pruned_config, structure_report
+from rrnn_plugin.visualization.phrases import find_encoder
+from rrnn_plugin.visualization.structure import structure_from_json
 from tests.reference_wfsa import reference_document_scores
 
 SEMIRINGS = ["plus_times", "max_plus", "max_times"]
@@ -334,3 +336,8 @@ def test_group_lasso_groups_every_layer_and_direction():
     assert len(encoder.state_group_norms()) == 4 * 8  # (layer, direction) x states
     report = structure_report(model, eps=0.0)
     assert len(report.to_json()["encoders"][0]["layers"]) == 4
+    # the single-layer tools say what they cannot show, instead of misreading the structure
+    with pytest.raises(ValueError, match="this structure has 4 .*layer 1 backward"):
+        structure_from_json(report.to_json(), "learned_structure.json")
+    with pytest.raises(ValueError, match="2 layer"):
+        find_encoder(model)

@@ -79,6 +79,12 @@ def structure_from_json(data: Dict[str, Any], source: str = "") -> Structure:
                 f"{source}: wfsa_lengths_before, kept_lengths and state_norms differ in length"
             )
         wfsas = [WfsaStructure(n, m, _floats(s)) for n, m, s in zip(before, kept, norms)]
+    elif "encoders" in data:  # written for a stacked, bidirectional or Seq2Seq model
+        layers = [f"{e['encoder']} layer {l['layer']} {l['direction']}" for e in data["encoders"] for l in e["layers"]]
+        raise ValueError(
+            f"{source}: the drawing shows one layer of one direction; this structure has {len(layers)} "
+            f"({', '.join(layers)}): see its `encoders` key for each one's kept lengths"
+        )
     else:
         raise ValueError(f"{source}: not a learned structure (expected a 'wfsas' or 'kept_lengths' key)")
     for k, w in enumerate(wfsas):
