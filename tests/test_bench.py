@@ -1,0 +1,26 @@
+"""The benchmark's arithmetic and report (the timings themselves belong to `make bench`, not tests)."""
+import pytest
+
+from rrnn_plugin.commands import bench
+
+
+def test_line_fit_recovers_a_line():
+    fixed, slope = bench._line_fit([(96.0, 4.0 + 96 * 0.05), (20.0, 4.0 + 1.0), (4.0, 4.2)])
+    assert slope == pytest.approx(0.05, abs=2e-3) and fixed == pytest.approx(4.0, abs=0.1)
+    assert bench._line_fit([(0.0, 1.0), (2.0, 5.0)]) == pytest.approx((1.0, 2.0))
+
+
+def test_pruned_inference_report_and_target():
+    ms = {"96": 4.0, "48": 2.4, "20": 1.4, "8": 0.8, "4": 0.8}
+    fixed, slope = bench._line_fit([(float(n), t) for n, t in ms.items()])
+    meta = {"command": "bench", "machine": "test", "torch": "2", "threads": 1, "date": "today", "load_before": 0,
+            "load_after": 0, "kernel": "none", "flush_denormals": True, "clock": "wall", "seconds": 1}
+    results = {"meta": meta, "micro": [], "pruned_inference": {
+        "T": 256, "ms": ms, "transitions": {n: int(n) for n in ms}, "ratio": ms["20"] / ms["96"],
+        "fixed_ms": fixed, "ms_per_transition": slope, "model_part_ratio": (ms["20"] - fixed) / (ms["96"] - fixed),
+    }}
+    results["targets"] = bench.check_targets(results)
+    text = bench.to_markdown(results)
+    assert "Why not proportional" in text and f"{fixed:.2f} ms + {slope * 1000:.1f} us per transition" in text
+    [check] = [c for c in results["targets"] if "pruned encoder" in c["target"]]
+    assert check["value"] == 0.35 and not check["met"]  # 1.4 / 4.0 > 1.25 x 20/96
