@@ -24,24 +24,12 @@ from rrnn_plugin.training import StateGroupLasso, prune_classifier, pruned_confi
 from rrnn_plugin.visualization.phrases import find_encoder
 from rrnn_plugin.visualization.structure import structure_from_json
 from tests.reference_wfsa import reference_document_scores
+from tests.test_rational_rnn import _batch  # random padded batch, garbage in the padding
 
 SEMIRINGS = ["plus_times", "max_plus", "max_times"]
 MIXED = {"1": 1, "2": 1, "3": 1}
 CPU_BUILT = bool(glob.glob(os.path.join(os.path.dirname(kernels.__file__), "_wfsa_cpu*")))
 BACKENDS = ["torch", pytest.param("cpp", marks=pytest.mark.skipif(not CPU_BUILT, reason="C++ kernel not built"))]
-
-
-def _batch(lengths, dim, left_pad=False, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    steps = max(lengths)
-    tokens = torch.randn(len(lengths), steps, dim, generator=gen, dtype=torch.float64)
-    mask = torch.zeros(len(lengths), steps, dtype=torch.bool)
-    for b, n in enumerate(lengths):
-        if left_pad:
-            mask[b, steps - n:] = True
-        else:
-            mask[b, :n] = True
-    return tokens, mask
 
 
 def _encoder(cls=RationalRnnSeq2SeqEncoder, semiring="plus_times", backend="torch", dim=4, seed=3, **kwargs):
