@@ -24,3 +24,12 @@ def test_pruned_inference_report_and_target():
     assert "Why not proportional" in text and f"{fixed:.2f} ms + {slope * 1000:.1f} us per transition" in text
     [check] = [c for c in results["targets"] if "pruned encoder" in c["target"]]
     assert check["value"] == 0.35 and not check["met"]  # 1.4 / 4.0 > 1.25 x 20/96
+
+
+def test_targets_say_what_a_kernel_at_the_floor_would_reach():
+    row = {"wfsas": 24, "states": 4, "T": 256,
+           "ratios": {"cpp_vs_floor_fwdbwd": 1.2, "lstm_vs_cpp_fwdbwd": 2.5, "torch_vs_cpp_fwdbwd": 4.2}}
+    checks = {c["target"].split(",")[0]: c for c in bench.check_targets({"micro": [row]})}
+    lstm, torch_path = checks[">= 3.0x faster than LSTM(24)"], checks[">= 4.0x the PyTorch path"]
+    assert (lstm["met"], lstm["at_floor"]) == (False, 3.0)  # 2.5 x 1.2: LSTM time / floor
+    assert (torch_path["met"], torch_path["at_floor"]) == (True, 5.04)

@@ -301,8 +301,9 @@ def end_to_end(reps: int, max_batches: Optional[int]) -> Dict:
 def check_targets(results: Dict) -> List[Dict]:
     checks = []
 
-    def check(target: str, value: float, met: bool) -> None:
-        checks.append({"target": target, "value": round(value, 2), "met": bool(met)})
+    def check(target: str, value: float, met: bool, at_floor: Optional[float] = None) -> None:
+        checks.append({"target": target, "value": round(value, 2), "met": bool(met),
+                       "at_floor": None if at_floor is None else round(at_floor, 2)})
 
     for row in results["micro"]:
         name = f"{row['wfsas']}x{row['states']}, T={row['T']}"
@@ -312,9 +313,11 @@ def check_targets(results: Dict) -> List[Dict]:
             check(f"fwd+bwd <= {TARGETS['floor']}x projection floor ({name})", floor, floor <= TARGETS["floor"])
         if row["wfsas"] == 24:
             lstm = r["lstm_vs_cpp_fwdbwd"]
-            check(f">= {TARGETS['lstm']}x faster than LSTM(24), fwd+bwd ({name})", lstm, lstm >= TARGETS["lstm"])
+            check(f">= {TARGETS['lstm']}x faster than LSTM(24), fwd+bwd ({name})", lstm, lstm >= TARGETS["lstm"],
+                  lstm * r["cpp_vs_floor_fwdbwd"])
         vs_torch = r["torch_vs_cpp_fwdbwd"]
-        check(f">= {TARGETS['torch']}x the PyTorch path, fwd+bwd ({name})", vs_torch, vs_torch >= TARGETS["torch"])
+        check(f">= {TARGETS['torch']}x the PyTorch path, fwd+bwd ({name})", vs_torch, vs_torch >= TARGETS["torch"],
+              vs_torch * r["cpp_vs_floor_fwdbwd"])
     slack = TARGETS["proportional_slack"]
     pi = results.get("pruned_inference")
     if pi:
@@ -397,9 +400,14 @@ def to_markdown(results: Dict) -> str:
             lines.append(f"| {label} | {row['transitions']} | {row['docs_per_s_model']:.0f} | {row['docs_per_s_encoder']:.0f} |")
     elif results.get("end_to_end_skipped"):
         lines += ["", f"End to end: skipped ({results['end_to_end_skipped']})."]
-    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += ["", "## Targets", "",
+              "The last column is the ratio a kernel costing exactly the projection floor would reach (the "
+              "other side's time / the floor): where it is itself below the target, no recurrence can meet it.",
+              "", "| target | measured | met | at the floor |", "|---|---|---|---|"]
     for check in results["targets"]:
-        lines.append(f"| {check['target']} | {check['value']} | {'yes' if check['met'] else 'NO'} |")
+        bound = check.get("at_floor")
+        lines.append(f"| {check['target']} | {check['value']} | {'yes' if check['met'] else 'NO'} "
+                     f"| {'' if bound is None else bound} |")
     return "\n".join(lines) + "\n"
 
 
