@@ -291,6 +291,29 @@ def test_recover_in_the_finetune_phase(tmp_path):
     assert not torch.equal(after_1, after_2)
 
 
+def test_recover_in_the_finetune_phase_of_a_stacked_bidirectional_model(tmp_path):
+    """The recorded structure is per (layer, direction) and the config rewrite travels with the
+    checkpoint: the recovered run prunes the fresh model to it and archives a loadable config."""
+    marker, run = tmp_path / "crashed", tmp_path / "run"
+    overrides = {
+        **with_crash(epoch=2, marker=marker, eps=0.9),
+        "model.seq2vec_encoder.num_layers": 2,
+        "model.seq2vec_encoder.bidirectional": True,
+        "model.seq2vec_encoder.dropout": 0.1,
+    }
+    with pytest.raises(SimulatedCrash):
+        train(run, **overrides)
+    record = read_json(run / "learned_structure.json")
+    after = [[layer["wfsa_lengths_after"] for layer in record["encoders"][0]["layers"][2 * l:2 * l + 2]]
+             for l in range(2)]
+    assert 0 < record["transitions_after"] < record["transitions_before"] == 36
+    train(run, recover=True, **overrides)
+    archive = load_archive(str(run / "model.tar.gz"))
+    assert archive.model._seq2vec_encoder.structure == after
+    assert archive.config["model"]["seq2vec_encoder"]["layer_wfsa_lengths"] == after
+    assert read_json(run / "metrics.json")["finetune_epochs_completed"] == 2
+
+
 def test_recover_in_the_structure_phase(tmp_path):
     marker, run = tmp_path / "crashed", tmp_path / "run"
     overrides = with_crash(epoch=1, marker=marker, structure_epochs=2, finetune_epochs=1)
