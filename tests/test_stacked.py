@@ -329,3 +329,12 @@ def test_group_lasso_groups_every_layer_and_direction():
         structure_from_json(report.to_json(), "learned_structure.json")
     with pytest.raises(ValueError, match="2 layer"):
         find_encoder(model)
+
+
+def test_pruning_does_not_move_the_random_stream():
+    encoder = _encoder()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    encoder.pruned([[[1, 0, 3], [1, 1, 1]], [[1, 2, 0], [0, 0, 1]]])
+    assert torch.equal(torch.rand(3), expected), "pruning mid-training must not change later dropout masks"

@@ -224,16 +224,17 @@ class RationalRnnLayers(torch.nn.Module):
                 [layer.pruned(m, inputs) for layer, m in zip(directions, kept_here)]
             ))
             inputs = surviving_features(kept_here)
-        encoder = type(self)(
-            input_dim=self._input_dim if kept_inputs is None else len(kept_inputs),
-            layer_wfsa_lengths=[[layer.wfsa_lengths for layer in d] for d in new_layers],
-            semiring=self._semiring_name,
-            input_dropout=self.input_dropout,
-            num_layers=len(self.layers),
-            bidirectional=self._bidirectional,
-            dropout=self._dropout_p,
-            backend=self._backend,
-        )
+        with torch.random.fork_rng(devices=[]):  # its initial values are replaced: keep the RNG
+            encoder = type(self)(
+                input_dim=self._input_dim if kept_inputs is None else len(kept_inputs),
+                layer_wfsa_lengths=[[layer.wfsa_lengths for layer in d] for d in new_layers],
+                semiring=self._semiring_name,
+                input_dropout=self.input_dropout,
+                num_layers=len(self.layers),
+                bidirectional=self._bidirectional,
+                dropout=self._dropout_p,
+                backend=self._backend,
+            )
         encoder.layers = torch.nn.ModuleList(new_layers)
         return encoder.train(self.training)
 

@@ -210,7 +210,8 @@ class WfsaLayer(torch.nn.Module):
         dim = self._input_dim
         columns = inputs + [dim + i for i in inputs] + [2 * dim]
         device = self.state_params.device
-        layer = WfsaLayer(len(inputs), [m for m in kept if m > 0], self._semiring_name, self._backend)
+        with torch.random.fork_rng(devices=[]):  # its initial values are overwritten: keep the RNG
+            layer = WfsaLayer(len(inputs), [m for m in kept if m > 0], self._semiring_name, self._backend)
         layer = layer.to(device=device, dtype=self.state_params.dtype)
         with torch.no_grad():
             kept_rows = self.state_params.index_select(0, torch.tensor(rows, dtype=torch.long, device=device))
