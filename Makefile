@@ -56,7 +56,8 @@ experiments: venv glove
 
 # Regenerate docs/results.md, docs/results.csv and docs/figures/ from the sweeps under runs/sweeps/.
 results: venv
-	$(BIN)/allennlp rrnn-report runs/sweeps/kitchen-reduced runs/sweeps/dvd-reduced runs/sweeps/mix-reduced runs/sweeps/kitchen-moo \
+	$(BIN)/allennlp rrnn-report runs/sweeps/kitchen-reduced runs/sweeps/dvd-reduced runs/sweeps/books-electronics-reduced \
+	    runs/sweeps/mix-reduced runs/sweeps/kitchen-moo \
 	    -o docs --figures-dir docs/figures --notes experiments/results_notes.md \
 	    --title "Results: sparse rational RNNs on Blitzer reviews"
 
