@@ -57,7 +57,7 @@ experiments: venv glove
 # Regenerate docs/results.md, docs/results.csv and docs/figures/ from the sweeps under runs/sweeps/.
 results: venv
 	$(BIN)/allennlp rrnn-report runs/sweeps/kitchen-reduced runs/sweeps/dvd-reduced runs/sweeps/books-electronics-reduced \
-	    runs/sweeps/mix-reduced runs/sweeps/kitchen-moo \
+	    runs/sweeps/mix-equal runs/sweeps/kitchen-moo \
 	    -o docs --figures-dir docs/figures --notes experiments/results_notes.md \
 	    --title "Results: sparse rational RNNs on Blitzer reviews"
 
