@@ -177,11 +177,8 @@ def pruned_inference(steps: int, reps: int) -> Dict:
 
 def _line_fit(points: List[tuple]) -> tuple:
     """Least-squares (intercept, slope) of y = a + b x."""
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
-    return mean_y - slope * mean_x, slope
+    fit = statistics.linear_regression([x for x, _ in points], [y for _, y in points])
+    return fit.intercept, fit.slope
 
 
 # ----- end to end -------------------------------------------------------------------------------

@@ -218,16 +218,14 @@ class RationalRnnLayers(torch.nn.Module):
         """
         if len(kept) != len(self.layers) or any(len(k) != len(d) for k, d in zip(kept, self.layers)):
             raise ValueError(f"kept lengths {kept} do not match the structure {self.structure}")
-        new_layers, inputs = [], kept_inputs
+        blocks, inputs = [], kept_inputs
         for directions, kept_here in zip(self.layers, kept):
-            new_layers.append(torch.nn.ModuleList(
-                [layer.pruned(m, inputs) for layer, m in zip(directions, kept_here)]
-            ))
+            blocks.extend(layer.kept_state_params(m, inputs) for layer, m in zip(directions, kept_here))
             inputs = surviving_features(kept_here)
         with torch.random.fork_rng(devices=[]):  # its initial values are replaced: keep the RNG
             encoder = type(self)(
                 input_dim=self._input_dim if kept_inputs is None else len(kept_inputs),
-                layer_wfsa_lengths=[[layer.wfsa_lengths for layer in d] for d in new_layers],
+                layer_wfsa_lengths=[[[m for m in d if m > 0] for d in layer] for layer in kept],
                 semiring=self._semiring_name,
                 input_dropout=self.input_dropout,
                 num_layers=len(self.layers),
@@ -235,7 +233,8 @@ class RationalRnnLayers(torch.nn.Module):
                 dropout=self._dropout_p,
                 backend=self._backend,
             )
-        encoder.layers = torch.nn.ModuleList(new_layers)
+        for new, old, params in zip(encoder.wfsa_layers(), self.wfsa_layers(), blocks):
+            new.load_pruned(old, params)
         return encoder.train(self.training)
 
     def config(self) -> Dict:

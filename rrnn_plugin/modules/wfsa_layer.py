@@ -186,15 +186,13 @@ class WfsaLayer(torch.nn.Module):
         norms = self.state_group_norms().detach().tolist()
         return [norms[s] for s in self.state_slices()]
 
-    def pruned(self, kept_lengths: Sequence[int], kept_inputs: Optional[Sequence[int]] = None) -> "WfsaLayer":
-        """A new layer holding only the first `kept_lengths[k]` states of each WFSA k and, if
-        given, only the input features `kept_inputs` (the surviving WFSAs of the layer below).
+    def kept_state_params(self, kept_lengths: Sequence[int], kept_inputs: Optional[Sequence[int]] = None):
+        """The rows of `state_params` of the first `kept_lengths[k]` states of each WFSA k and, if
+        given, only the columns of input features `kept_inputs` (the surviving WFSAs of the layer
+        below): the whole `state_params` of the pruned layer (detached).
 
-        WFSAs with 0 kept states are dropped.  The surviving rows of `state_params` are copied
-        as they are: a row is a whole state (w, v and b together), so the main-path and
-        self-loop weights of a shortened WFSA cannot get mixed up; dropping input feature i
-        drops column i of both w and v.  Semiring, backend, device, dtype, `requires_grad` and
-        train/eval mode are carried over.
+        A row is a whole state (w, v and b together), so the main-path and self-loop weights of a
+        shortened WFSA cannot get mixed up; dropping input feature i drops column i of both w and v.
         """
         kept = [int(m) for m in kept_lengths]
         if len(kept) != self.num_wfsas:
@@ -210,11 +208,25 @@ class WfsaLayer(torch.nn.Module):
         dim = self._input_dim
         columns = inputs + [dim + i for i in inputs] + [2 * dim]
         device = self.state_params.device
-        with torch.random.fork_rng(devices=[]):  # its initial values are overwritten: keep the RNG
-            layer = WfsaLayer(len(inputs), [m for m in kept if m > 0], self._semiring_name, self._backend)
-        layer = layer.to(device=device, dtype=self.state_params.dtype)
         with torch.no_grad():
             kept_rows = self.state_params.index_select(0, torch.tensor(rows, dtype=torch.long, device=device))
-            layer.state_params.copy_(kept_rows.index_select(1, torch.tensor(columns, dtype=torch.long, device=device)))
-        layer.state_params.requires_grad_(self.state_params.requires_grad)
-        return layer.train(self.training)
+            return kept_rows.index_select(1, torch.tensor(columns, dtype=torch.long, device=device))
+
+    def load_pruned(self, source: "WfsaLayer", kept_state_params: torch.Tensor) -> "WfsaLayer":
+        """Fill this (freshly built, pruned-shape) layer with `source.kept_state_params(...)`,
+        taking over source's device, dtype, `requires_grad` and train/eval mode."""
+        self.to(device=source.state_params.device, dtype=source.state_params.dtype)
+        with torch.no_grad():
+            self.state_params.copy_(kept_state_params)
+        self.state_params.requires_grad_(source.state_params.requires_grad)
+        return self.train(source.training)
+
+    def pruned(self, kept_lengths: Sequence[int], kept_inputs: Optional[Sequence[int]] = None) -> "WfsaLayer":
+        """A new layer holding only what `kept_state_params` keeps; WFSAs with 0 kept states are
+        dropped.  Semiring, backend, device, dtype, `requires_grad` and train/eval mode carry over."""
+        params = self.kept_state_params(kept_lengths, kept_inputs)
+        lengths = [int(m) for m in kept_lengths if int(m) > 0]
+        input_dim = self._input_dim if kept_inputs is None else len(kept_inputs)
+        with torch.random.fork_rng(devices=[]):  # its initial values are overwritten: keep the RNG
+            layer = WfsaLayer(input_dim, lengths, self._semiring_name, self._backend)
+        return layer.load_pruned(self, params)

@@ -4,6 +4,7 @@ from rrnn_plugin.training.regularizers import StateGroupLasso, group_lasso_alpha
 from rrnn_plugin.training.pruning import (
     StructureReport,
     apply_structure,
+    encoder_structures,
     kept_prefix_lengths,
     prune_classifier,
     pruned_config,
@@ -17,6 +18,7 @@ __all__ = [
     "group_lasso_penalty",
     "StructureReport",
     "apply_structure",
+    "encoder_structures",
     "kept_prefix_lengths",
     "prune_classifier",
     "pruned_config",

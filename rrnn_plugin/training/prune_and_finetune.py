@@ -105,7 +105,13 @@ from allennlp.training.checkpointer import Checkpointer
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer
 
-from rrnn_plugin.training.pruning import apply_structure, as_kept, rewrite_config, structure_report
+from rrnn_plugin.training.pruning import (
+    apply_structure,
+    as_kept,
+    encoder_structures,
+    rewrite_config,
+    structure_report,
+)
 from rrnn_plugin.training.regularizers import group_lasso_alphas
 
 if TYPE_CHECKING:
@@ -266,23 +272,24 @@ class PruneAndFinetuneCallback(TrainerCallback):
         **kwargs,
     ) -> None:
         if self.phase == STRUCTURE:
-            report = structure_report(self.model, self.eps)
+            structures = encoder_structures(self.model, self.eps)  # norms only, nothing is built
+            kept_transitions = sum(e.transitions_after for e in structures)
+            kept_wfsas = sum(e.wfsas_after for e in structures)
             self.history.append(
                 {
                     "epoch": epoch,
                     "validation": _plain(_quality(_prefixed(metrics, "validation_"))),
-                    "kept_lengths": report.kept,
-                    "kept_transitions": report.transitions_after,
+                    "kept_lengths": {e.attribute: e.kept for e in structures},
+                    "kept_transitions": kept_transitions,
                 }
             )
             logger.info(
                 "Structure epoch %d: pruning at eps=%g would keep %d of %d transitions in %d WFSAs",
-                epoch, self.eps, report.transitions_after, report.transitions_before,
-                report.wfsas_after,
+                epoch, self.eps, kept_transitions, sum(e.transitions_before for e in structures), kept_wfsas,
             )
             metrics["phase"] = STRUCTURE
-            metrics["structure_kept_transitions"] = report.transitions_after
-            metrics["structure_kept_wfsas"] = report.wfsas_after
+            metrics["structure_kept_transitions"] = kept_transitions
+            metrics["structure_kept_wfsas"] = kept_wfsas
             self._rewrite_epoch_metrics(epoch, metrics, is_primary)
             if epoch + 1 >= self.structure_epochs:
                 self._switch(trainer, metrics, epoch, is_primary)

@@ -180,8 +180,7 @@ def as_kept(model: Model, kept: Union[Kept, Sequence[int]]) -> Kept:
     checkpoints of earlier versions stored it."""
     if isinstance(kept, dict):
         return kept
-    encoders = [name for name in feature_chain(model) if isinstance(getattr(model, name), RationalRnnLayers)]
-    return {encoders[0]: [[[int(m) for m in kept]]]}
+    return {next(iter(_encoders(model))): [[[int(m) for m in kept]]]}
 
 
 def _plan(model: Model, kept: Kept) -> Tuple[Dict[str, torch.nn.Module], Dict[str, Dict[str, Any]]]:
@@ -216,13 +215,20 @@ def _count(modules, trainable_only: bool = False) -> int:
     return sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad or not trainable_only)
 
 
-def structure_report(model: Model, eps: float) -> StructureReport:
-    """What `prune_classifier(model, eps)` would keep; the model is not changed."""
+def encoder_structures(model: Model, eps: float) -> List[EncoderStructure]:
+    """What pruning at `eps` keeps of each WFSA encoder (norms only: no module is built)."""
     encoders = []
     for name, encoder in _encoders(model).items():
         norms = encoder.layer_state_norms()
         kept = [[kept_prefix_lengths(n, eps) for n in layer] for layer in norms]
         encoders.append(EncoderStructure(name, encoder.structure, kept, norms))
+    return encoders
+
+
+def structure_report(model: Model, eps: float) -> StructureReport:
+    """What `prune_classifier(model, eps)` would keep, with sizes and config changes (it builds
+    the pruned modules to count them); the model is not changed."""
+    encoders = encoder_structures(model, eps)
     kept = {e.attribute: e.kept for e in encoders}
     replacements, updates = _plan(model, kept)
     old = {name: getattr(model, name) for name in replacements}
@@ -283,9 +289,9 @@ def rewrite_config(
     for key, update in updates.items():
         if not isinstance(model.get(key), dict):
             raise ConfigurationError(f"the config has no model.{key} to rewrite for the pruned model")
-        for stale in ("wfsa_lengths", "layer_wfsa_lengths"):
-            if stale not in update and any(k in update for k in ("wfsa_lengths", "layer_wfsa_lengths")):
-                model[key].pop(stale, None)
+        if {"wfsa_lengths", "layer_wfsa_lengths"} & set(update):  # the encoder's shape: one of the two
+            model[key].pop("wfsa_lengths", None)
+            model[key].pop("layer_wfsa_lengths", None)
         model[key].update(copy.deepcopy(update))
     model.pop("regularizer", None)
     trainer = config.get("trainer", {})
