@@ -114,6 +114,19 @@ void for_each_run(int64_t begin, int64_t end, int64_t K, const Fn& fn) {
   }
 }
 
+// Runs fn(scratch, b, k0, k1) for every run of the chains [0, B * K), in parallel: each task
+// flushes denormals (if asked) and has one Scratch, reused by all of its runs.
+struct NoScratch {};
+
+template <typename Scratch, typename Fn>
+void parallel_runs(int64_t B, int64_t K, int64_t grain, bool flush, const Fn& fn) {
+  at::parallel_for(0, B * K, grain, [&](int64_t begin, int64_t end) {
+    DenormalGuard guard(flush);
+    Scratch scratch;
+    for_each_run(begin, end, K, [&](int64_t b, int64_t k0, int64_t k1) { fn(scratch, b, k0, k1); });
+  });
+}
+
 int64_t grain_for(int64_t T, int64_t S) {
   // about at::internal::GRAIN_SIZE cell updates per task, so short inputs are not split
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, T * S));
@@ -122,22 +135,19 @@ int64_t grain_for(int64_t T, int64_t S) {
 template <typename SR, typename T>
 void forward_impl(const T* u, const T* f, const bool* mask, T* final_c, T* states, int64_t B,
                   int64_t steps, int64_t K, int64_t S, bool flush) {
-  at::parallel_for(0, B * K, grain_for(steps, S), [&](int64_t begin, int64_t end) {
-    DenormalGuard guard(flush);
-    for_each_run(begin, end, K, [&](int64_t b, int64_t k0, int64_t k1) {
-      const int64_t run = (k1 - k0) * S;
-      T* c = final_c + (b * K + k0) * S;  // the running state lives in the output
-      std::fill(c, c + run, SR::zero());
-      for (int64_t t = 0; t < steps; ++t) {
-        const int64_t offset = ((b * steps + t) * K + k0) * S;
-        if (!mask || mask[b * steps + t]) {
-          for (int64_t i = 0; i < run; i += S) {
-            step_forward<SR>(u + offset + i, f + offset + i, c + i, static_cast<int>(S));
-          }
+  parallel_runs<NoScratch>(B, K, grain_for(steps, S), flush, [&](NoScratch&, int64_t b, int64_t k0, int64_t k1) {
+    const int64_t run = (k1 - k0) * S;
+    T* c = final_c + (b * K + k0) * S;  // the running state lives in the output
+    std::fill(c, c + run, SR::zero());
+    for (int64_t t = 0; t < steps; ++t) {
+      const int64_t offset = ((b * steps + t) * K + k0) * S;
+      if (!mask || mask[b * steps + t]) {
+        for (int64_t i = 0; i < run; i += S) {
+          step_forward<SR>(u + offset + i, f + offset + i, c + i, static_cast<int>(S));
         }
-        if (states) std::memcpy(states + offset, c, run * sizeof(T));
       }
-    });
+      if (states) std::memcpy(states + offset, c, run * sizeof(T));
+    }
   });
 }
 
@@ -145,34 +155,31 @@ template <typename SR, typename T>
 void backward_impl(const T* u, const T* f, const bool* mask, const T* states, const T* grad_final,
                    const T* grad_states, T* grad_u, T* grad_f, int64_t B, int64_t steps, int64_t K,
                    int64_t S, bool flush) {
-  at::parallel_for(0, B * K, grain_for(steps, S), [&](int64_t begin, int64_t end) {
-    DenormalGuard guard(flush);
-    std::vector<T> a;  // dL/dc(t) of the current run
-    for_each_run(begin, end, K, [&](int64_t b, int64_t k0, int64_t k1) {
-      const int64_t run = (k1 - k0) * S;
-      const int64_t final_offset = (b * K + k0) * S;
-      if (grad_final) {
-        a.assign(grad_final + final_offset, grad_final + final_offset + run);
-      } else {
-        a.assign(run, T(0));
+  parallel_runs<std::vector<T>>(B, K, grain_for(steps, S), flush,  // a: dL/dc(t) of the current run
+                                [&](std::vector<T>& a, int64_t b, int64_t k0, int64_t k1) {
+    const int64_t run = (k1 - k0) * S;
+    const int64_t final_offset = (b * K + k0) * S;
+    if (grad_final) {
+      a.assign(grad_final + final_offset, grad_final + final_offset + run);
+    } else {
+      a.assign(run, T(0));
+    }
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t offset = ((b * steps + t) * K + k0) * S;
+      if (grad_states) {
+        for (int64_t i = 0; i < run; ++i) a[i] += grad_states[offset + i];
       }
-      for (int64_t t = steps - 1; t >= 0; --t) {
-        const int64_t offset = ((b * steps + t) * K + k0) * S;
-        if (grad_states) {
-          for (int64_t i = 0; i < run; ++i) a[i] += grad_states[offset + i];
-        }
-        if (mask && !mask[b * steps + t]) {  // padding: state carried over, no weight used
-          std::fill(grad_u + offset, grad_u + offset + run, T(0));
-          std::fill(grad_f + offset, grad_f + offset + run, T(0));
-          continue;
-        }
-        const T* c_prev = t > 0 ? states + offset - K * S : nullptr;
-        for (int64_t i = 0; i < run; i += S) {
-          step_backward<SR>(u + offset + i, f + offset + i, c_prev ? c_prev + i : nullptr, a.data() + i,
-                            grad_u + offset + i, grad_f + offset + i, static_cast<int>(S));
-        }
+      if (mask && !mask[b * steps + t]) {  // padding: state carried over, no weight used
+        std::fill(grad_u + offset, grad_u + offset + run, T(0));
+        std::fill(grad_f + offset, grad_f + offset + run, T(0));
+        continue;
       }
-    });
+      const T* c_prev = t > 0 ? states + offset - K * S : nullptr;
+      for (int64_t i = 0; i < run; i += S) {
+        step_backward<SR>(u + offset + i, f + offset + i, c_prev ? c_prev + i : nullptr, a.data() + i,
+                          grad_u + offset + i, grad_f + offset + i, static_cast<int>(S));
+      }
+    }
   });
 }
 
@@ -334,43 +341,37 @@ RRNN_RUN_VARIANTS(avx512, __attribute__((noinline, target("avx512f"))))
 
 template <typename SR, typename T>
 void layer_forward_impl(const LayerPointers<T>& p, T* final_grid, T* states, bool flush) {
-  at::parallel_for(0, p.B * p.K, layer_grain(p.steps, p.N, p.K), [&](int64_t begin, int64_t end) {
-    DenormalGuard guard(flush);
-    RunBuffers<T> buf;
-    for_each_run(begin, end, p.K, [&](int64_t b, int64_t k0, int64_t k1) {
-      switch (isa_for(p.offsets[k1] - p.offsets[k0])) {
+  parallel_runs<RunBuffers<T>>(p.B, p.K, layer_grain(p.steps, p.N, p.K), flush,
+                               [&](RunBuffers<T>& buf, int64_t b, int64_t k0, int64_t k1) {
+    switch (isa_for(p.offsets[k1] - p.offsets[k0])) {
 #ifdef RRNN_ISA_VARIANTS
-        case Isa::kAvx512:
-          return forward_run_avx512<SR, T>(p, b, k0, k1, buf, final_grid, states);
-        case Isa::kAvx2:
-          return forward_run_avx2<SR, T>(p, b, k0, k1, buf, final_grid, states);
+      case Isa::kAvx512:
+        return forward_run_avx512<SR, T>(p, b, k0, k1, buf, final_grid, states);
+      case Isa::kAvx2:
+        return forward_run_avx2<SR, T>(p, b, k0, k1, buf, final_grid, states);
 #endif
-        default:
-          return forward_run_baseline<SR, T>(p, b, k0, k1, buf, final_grid, states);
-      }
-    });
+      default:
+        return forward_run_baseline<SR, T>(p, b, k0, k1, buf, final_grid, states);
+    }
   });
 }
 
 template <typename SR, typename T>
 void layer_backward_impl(const LayerPointers<T>& p, const T* states, const T* grad_final_grid, const T* grad_states,
                          T* grad_proj, bool flush) {
-  at::parallel_for(0, p.B * p.K, layer_grain(p.steps, p.N, p.K), [&](int64_t begin, int64_t end) {
-    DenormalGuard guard(flush);
-    RunBuffers<T> buf;
-    for_each_run(begin, end, p.K, [&](int64_t b, int64_t k0, int64_t k1) {
-      switch (isa_for(p.offsets[k1] - p.offsets[k0])) {
+  parallel_runs<RunBuffers<T>>(p.B, p.K, layer_grain(p.steps, p.N, p.K), flush,
+                               [&](RunBuffers<T>& buf, int64_t b, int64_t k0, int64_t k1) {
+    switch (isa_for(p.offsets[k1] - p.offsets[k0])) {
 #ifdef RRNN_ISA_VARIANTS
-        case Isa::kAvx512:
-          return backward_run_avx512<SR, T>(p, b, k0, k1, buf, states, grad_final_grid, grad_states, grad_proj);
-        case Isa::kAvx2:
-          return backward_run_avx2<SR, T>(p, b, k0, k1, buf, states, grad_final_grid, grad_states, grad_proj);
+      case Isa::kAvx512:
+        return backward_run_avx512<SR, T>(p, b, k0, k1, buf, states, grad_final_grid, grad_states, grad_proj);
+      case Isa::kAvx2:
+        return backward_run_avx2<SR, T>(p, b, k0, k1, buf, states, grad_final_grid, grad_states, grad_proj);
 #endif
-        default:
-          return backward_run_baseline<SR, T>(p, b, k0, k1, buf, states, grad_final_grid, grad_states,
-                                              grad_proj);
-      }
-    });
+      default:
+        return backward_run_baseline<SR, T>(p, b, k0, k1, buf, states, grad_final_grid, grad_states,
+                                            grad_proj);
+    }
   });
 }
 
