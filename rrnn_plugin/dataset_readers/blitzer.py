@@ -6,12 +6,12 @@ official split: `split_reviews` defines a deterministic, stratified one that dep
 seed, the domain, the label and the order of the reviews in their file.
 
 Data paths: `<dir>#<split>` with split `train`, `validation` (alias `dev`) or `test`, or `<dir>`
-alone for all reviews.  `<dir>` is a domain folder holding `positive.review`/`negative.review`,
+alone for all reviews.  With `folds=k` the split is k-fold cross-validation instead
+(`assign_splits`): `#test` is fold `fold`, so over the k folds every review is tested exactly once.  `<dir>` is a domain folder holding `positive.review`/`negative.review`,
 `<root>/mix` (every domain folder under `<root>`) or `<root>/books+dvd` (the listed domains).
 """
 from collections import Counter
 from dataclasses import dataclass
-import hashlib
 import html
 import logging
 import os
@@ -23,14 +23,13 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 
 from rrnn_plugin.dataset_readers.sentiment_reader import DataFormatError, SentimentReader
+from rrnn_plugin.dataset_readers.splits import SPLIT_ALIASES, SPLITS, assign_splits, check_folds, check_fractions
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
 LABELS = ("negative", "positive")  # also the deterministic file order within a domain
-SPLITS = ("train", "validation", "test")
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
 MIX = "mix"
 
 _OPEN_TAG = re.compile(r"^<([A-Za-z_][A-Za-z0-9_]*)>$")
@@ -55,6 +54,13 @@ class Review:
     path: str
     line: int
     unique_id: str = ""
+    index: int = -1  # position in its file (0-based): with domain and label, a stable identity
+
+    @property
+    def review_id(self) -> str:
+        """`<domain>/<label>/<index>`: the same review gets the same id on every machine and run,
+        whatever split or fold it lands in (used to pair predictions of different models)."""
+        return f"{self.domain}/{self.label}/{self.index}"
 
 
 def _normalize(text: str) -> str:
@@ -73,7 +79,26 @@ def _rating_agrees(rating: Optional[float], label: str) -> bool:
     return rating > 3.0 if label == "positive" else rating < 3.0
 
 
+_PARSED: Dict[Tuple, List[Review]] = {}  # read_review_file results by (file, size, mtime, label, domain)
+
+
 def read_review_file(
+    path: PathLike, label: Optional[str] = None, domain: Optional[str] = None
+) -> List[Review]:
+    """All reviews of one `.review` file, in file order (see `_parse_review_file`).
+
+    Parsed files are remembered per process by path, size and modification time, so a process
+    that trains many models on the same data (a sweep worker) parses each file once.
+    """
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, label, domain)
+    if key not in _PARSED:
+        _PARSED[key] = _parse_review_file(path, label, domain)
+    return list(_PARSED[key])
+
+
+def _parse_review_file(
     path: PathLike, label: Optional[str] = None, domain: Optional[str] = None
 ) -> List[Review]:
     """All reviews of one `.review` file, in file order.
@@ -142,6 +167,7 @@ def read_review_file(
                             path=str(path),
                             line=review_line,
                             unique_id=_normalize(fields.get("unique_id", "")),
+                            index=len(reviews),
                         )
                     )
                     review_line = None
@@ -256,57 +282,28 @@ def load_reviews(data_dir: PathLike) -> List[Review]:
     return reviews
 
 
-def _check_fractions(split_fractions: Sequence[float]) -> Tuple[float, float, float]:
-    fractions = tuple(float(f) for f in split_fractions)
-    if len(fractions) != 3 or any(f < 0 or f > 1 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ConfigurationError(
-            f"split_fractions must be three numbers in [0, 1] (train, validation, test) that sum "
-            f"to 1, got {list(split_fractions)}"
-        )
-    return fractions  # type: ignore
-
-
-def _round_half_up(x: float) -> int:
-    return int(x + 0.5 + 1e-9)
-
-
-def _stable_key(seed: Union[int, str], domain: str, label: str, index: int) -> bytes:
-    # sha256 rather than hash() (salted per process) or random.shuffle (whose algorithm Python
-    # does not promise to keep): the split must be the same on every machine and Python version.
-    return hashlib.sha256(f"{seed}:{domain}:{label}:{index}".encode("utf-8")).digest()
-
-
 def split_reviews(
     reviews: Sequence[Review],
     split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: Union[int, str] = 13,
+    folds: Optional[int] = None,
+    fold: Optional[int] = None,
+    validation_fraction: float = 0.1,
 ) -> Dict[str, List[Review]]:
     """Deterministic stratified split -> `{"train": [...], "validation": [...], "test": [...]}`.
 
-    Each (domain, label) stratum is permuted by a seeded hash of the review's position in the
-    stratum, then cut by the fractions (rounded half up, test takes the rest): 1000 reviews with
-    (0.8, 0.1, 0.1) give exactly 800/100/100.  A review's split therefore does not depend on which
-    other domains are loaded.  Pass *all* reviews of each stratum (split before de-duplicating),
-    otherwise positions shift.  Within a split, reviews keep their input order.
+    Strata are (domain, label); see `splits.assign_splits` for the two schemes (fractions, or
+    fold `fold` of `folds`-fold cross-validation).  1000 reviews with (0.8, 0.1, 0.1) give exactly
+    800/100/100.  A review's split does not depend on which other domains are loaded.  Pass *all*
+    reviews of each stratum (split before de-duplicating), otherwise positions shift.  Within a
+    split, reviews keep their input order.
     """
-    fractions = _check_fractions(split_fractions)
-    strata: Dict[Tuple[str, str], List[int]] = {}
-    for i, review in enumerate(reviews):
-        strata.setdefault((review.domain, review.label), []).append(i)
-    assignment: Dict[int, str] = {}
-    for (domain, label), members in strata.items():
-        order = sorted(
-            range(len(members)), key=lambda k: _stable_key(seed, domain, label, k)
-        )
-        n = len(members)
-        n_train = min(n, _round_half_up(n * fractions[0]))
-        n_validation = min(n - n_train, _round_half_up(n * fractions[1]))
-        for rank, k in enumerate(order):
-            split = "train" if rank < n_train else "validation" if rank < n_train + n_validation else "test"
-            assignment[members[k]] = split
+    parts = assign_splits(
+        [(r.domain, r.label) for r in reviews], split_fractions, seed, folds, fold, validation_fraction
+    )
     result: Dict[str, List[Review]] = {split: [] for split in SPLITS}
-    for i, review in enumerate(reviews):
-        result[assignment[i]].append(review)
+    for review, part in zip(reviews, parts):
+        result[part].append(review)
     return result
 
 
@@ -325,6 +322,9 @@ def select_reviews(
     split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: Union[int, str] = 13,
     drop_duplicates: bool = True,
+    folds: Optional[int] = None,
+    fold: Optional[int] = None,
+    validation_fraction: float = 0.1,
 ) -> List[Review]:
     """The reviews a data path (`<dir>` or `<dir>#<split>`) denotes, exactly as the reader reads them.
 
@@ -337,7 +337,7 @@ def select_reviews(
     if split is None:
         selected = reviews
     else:
-        selected = split_reviews(reviews, split_fractions, seed)[split]
+        selected = split_reviews(reviews, split_fractions, seed, folds, fold, validation_fraction)[split]
     if drop_duplicates:
         duplicates = {id(r) for r, dup in zip(reviews, duplicate_flags(reviews)) if dup}
         kept = [r for r in selected if id(r) not in duplicates]
@@ -361,8 +361,18 @@ class BlitzerReviewsReader(SentimentReader):
 
     split_fractions : `Tuple[float, float, float]`, optional (default=`(0.8, 0.1, 0.1)`)
         Train, validation and test fractions of each (domain, label) stratum; must sum to 1.
+        Ignored when `folds` is set.
     seed : `int`, optional (default=`13`)
-        Seed of the split (not of anything else).
+        Seed of the split or of the fold assignment (not of anything else).
+    folds : `int`, optional (default=`None`)
+        k-fold cross-validation instead of `split_fractions`: `#test` is fold `fold` of `folds`
+        (every review is tested exactly once over the folds), `#validation` a fixed share of the
+        rest, `#train` the remainder (`splits.assign_splits`).
+    fold : `int`, optional (default=`None`)
+        Which fold (0 .. folds-1) is the test part; required with `folds`.
+    validation_fraction : `float`, optional (default=`0.1`)
+        With `folds`: the validation part's share of each stratum (5 folds of 2,000 reviews:
+        1,400 / 200 / 400).
     drop_duplicates : `bool`, optional (default=`True`)
         Drop reviews whose text repeats an earlier one (the original data has 20-46 per domain).
     include_title : `bool`, optional (default=`False`)
@@ -377,13 +387,20 @@ class BlitzerReviewsReader(SentimentReader):
         seed: int = 13,
         drop_duplicates: bool = True,
         include_title: bool = False,
+        folds: Optional[int] = None,
+        fold: Optional[int] = None,
+        validation_fraction: float = 0.1,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self._split_fractions = _check_fractions(split_fractions)
+        check_folds(folds, fold, validation_fraction)
+        self._split_fractions = check_fractions(split_fractions)
         self._seed = seed
         self._drop_duplicates = drop_duplicates
         self._include_title = include_title
+        self._folds = folds
+        self._fold = fold
+        self._validation_fraction = float(validation_fraction)
 
     def review_text(self, review: Review) -> str:
         """The text a review contributes to its instance."""
@@ -391,9 +408,17 @@ class BlitzerReviewsReader(SentimentReader):
             return f"{review.title} {review.text}"
         return review.text
 
-    def _read(self, file_path: PathLike) -> Iterable[Instance]:
-        reviews = select_reviews(
-            file_path, self._split_fractions, self._seed, self._drop_duplicates
+    def reviews(self, file_path: PathLike) -> List[Review]:
+        """The reviews `read(file_path)` makes instances of, in the same order."""
+        return select_reviews(
+            file_path, self._split_fractions, self._seed, self._drop_duplicates,
+            self._folds, self._fold, self._validation_fraction,
         )
-        for review in self.shard_iterable(reviews):
+
+    def example_ids(self, file_path: PathLike) -> List[str]:
+        """Stable ids (`Review.review_id`) of the instances `read(file_path)` gives, in order."""
+        return [review.review_id for review in self.reviews(file_path)]
+
+    def _read(self, file_path: PathLike) -> Iterable[Instance]:
+        for review in self.shard_iterable(self.reviews(file_path)):
             yield self.text_to_instance(self.review_text(review), review.label)

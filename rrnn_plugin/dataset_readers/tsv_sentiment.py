@@ -2,12 +2,14 @@
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Iterator, List, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.data import DatasetReader, Instance
 
 from rrnn_plugin.dataset_readers.sentiment_reader import DataFormatError, SentimentReader
+from rrnn_plugin.dataset_readers.splits import SPLIT_ALIASES, assign_splits, check_folds
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +46,78 @@ def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, st
         yield number, label, text
 
 
+def parse_file_split(file_path: Union[str, os.PathLike]) -> Tuple[str, Optional[str]]:
+    """`file.tsv#test` -> ("file.tsv", "test"); a path without `#split` (or a file whose name
+    really contains '#') -> (path, None)."""
+    file_path = str(file_path)
+    if "#" not in file_path or os.path.exists(file_path):
+        return file_path, None
+    path, split = file_path.rsplit("#", 1)
+    if split not in SPLIT_ALIASES:
+        raise ConfigurationError(
+            f"{file_path}: unknown split {split!r}; expected one of {', '.join(sorted(SPLIT_ALIASES))} after '#'"
+        )
+    return path, SPLIT_ALIASES[split]
+
+
 @DatasetReader.register("tsv_sentiment")
 class TsvSentimentReader(SentimentReader):
     """Reads `label<TAB>text` lines (the format of the paper authors' data files).
 
     Blank lines are skipped; a line without a tab, with an empty label or an empty text raises
     `DataFormatError` with its file and line.  Options are those of `SentimentReader` (lower-casing,
-    Kim (2014) cleaning and `<s>`/`</s>` are on by default).
+    Kim (2014) cleaning and `<s>`/`</s>` are on by default), plus cross-validation of one file:
+
+    # Parameters
+
+    folds : `int`, optional (default=`None`)
+        Split the one file into `folds` folds stratified by label: `file.tsv#test` is fold `fold`,
+        `#validation` a `validation_fraction` share of each label, `#train` the rest (the same
+        scheme as `blitzer_reviews`, `splits.assign_splits`).  Without `folds`, the whole file is
+        read and a `#split` suffix is an error.
+    fold : `int`, optional (default=`None`)
+    validation_fraction : `float`, optional (default=`0.1`)
+    seed : `int`, optional (default=`13`)
+        Seed of the fold assignment.
     """
 
+    def __init__(
+        self,
+        folds: Optional[int] = None,
+        fold: Optional[int] = None,
+        validation_fraction: float = 0.1,
+        seed: int = 13,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_folds(folds, fold, validation_fraction)
+        self._folds = folds
+        self._fold = fold
+        self._validation_fraction = float(validation_fraction)
+        self._seed = seed
+
+    def rows(self, file_path: Union[str, os.PathLike]) -> List[Tuple[str, int, str, str]]:
+        """(id, line, label, text) of every document `read(file_path)` gives, in order; the id is
+        `<file name>:<line>`.  The whole file is validated first, so a bad line fails fast."""
+        path, split = parse_file_split(file_path)
+        if split is not None and self._folds is None:
+            raise ConfigurationError(
+                f"{file_path}: '#{split}' selects a fold's part, but this reader has no folds; set "
+                "folds and fold (or give the whole file without '#')"
+            )
+        local = cached_path(path)
+        name = Path(path).name
+        rows = [(f"{name}:{line}", line, label, text) for line, label, text in read_tsv_lines(local)]
+        if split is None:
+            return rows
+        parts = assign_splits([(label,) for _, _, label, _ in rows], seed=self._seed, folds=self._folds,
+                              fold=self._fold, validation_fraction=self._validation_fraction)
+        return [row for row, part in zip(rows, parts) if part == split]
+
+    def example_ids(self, file_path: Union[str, os.PathLike]) -> List[str]:
+        """Stable ids of the instances `read(file_path)` gives, in order."""
+        return [row[0] for row in self.rows(file_path)]
+
     def _read(self, file_path: Union[str, os.PathLike]) -> Iterable[Instance]:
-        path = cached_path(file_path)
-        # Validate the whole file before yielding, so a bad line fails fast and in every worker.
-        rows: List[Tuple[int, str, str]] = list(read_tsv_lines(path))
-        for _, label, text in self.shard_iterable(rows):
+        for _, _, label, text in self.shard_iterable(self.rows(file_path)):
             yield self.text_to_instance(text, label)
