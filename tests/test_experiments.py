@@ -162,7 +162,7 @@ def test_sweep_end_to_end_and_resume(tmp_path):
     metrics = tmp_path / "search/kitchen/target_5/try_00/metrics.json"
     assert metrics.exists()
     assert any(line.startswith("[sweep 2/2] kitchen/learned_5/seed_0: test acc") for line in lines), lines
-    header = (tmp_path / "search/kitchen/target_5/try_00.log").read_text().splitlines()[1]
+    header = (tmp_path / "search/kitchen/target_5/try_00.log").read_text().splitlines()[2]
     assert "RRNN_LAMBDA" in header and "0.5" in header
 
     rows, plan = collect_rows(default_storage(str(tmp_path)))
