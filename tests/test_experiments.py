@@ -142,12 +142,35 @@ def test_spec_points_are_ordered_for_partial_results():
                                 "targets": [80, 20]})
     keys = [p.key for p in grid_points(spec)]
     assert keys == [
+        "kitchen/search_80/seed_0", "kitchen/search_20/seed_0",
         "kitchen/baseline_1/seed_0", "kitchen/baseline_mix/seed_0",
-        "kitchen/search_80/seed_0", "kitchen/learned_80/seed_0",
-        "kitchen/search_20/seed_0", "kitchen/learned_20/seed_0",
+        "kitchen/learned_80/seed_0", "kitchen/learned_20/seed_0",
         "kitchen/baseline_1/seed_1", "kitchen/baseline_mix/seed_1",
         "kitchen/learned_80/seed_1", "kitchen/learned_20/seed_1",
     ]
+
+
+def test_folds_and_tuning_points():
+    spec = SweepSpec.from_json({"name": "x", "datasets": ["kitchen"], "seeds": [0], "baselines": [1],
+                                "targets": [20], "folds": 3, "tuning": {"trials": 2}})
+    keys = [p.key for p in grid_points(spec)]
+    assert keys == [
+        "kitchen/tune_baseline_1/trial_0", "kitchen/tune_baseline_1/trial_1", "kitchen/tune_baseline_1/trial_2",
+        "kitchen/search_20/fold_0/seed_0",
+        "kitchen/tune_learned_20/trial_1", "kitchen/tune_learned_20/trial_2",
+        "kitchen/baseline_1/fold_0/seed_0", "kitchen/learned_20/fold_0/seed_0",
+        "kitchen/baseline_1/fold_1/seed_0", "kitchen/learned_20/fold_1/seed_0",
+        "kitchen/baseline_1/fold_2/seed_0", "kitchen/learned_20/fold_2/seed_0",
+    ]
+    tuning = spec.tuning
+    assert tuning.sample("kitchen", "baseline_1", 0) == {}
+    first = tuning.sample("kitchen", "baseline_1", 1)
+    assert first == tuning.sample("kitchen", "baseline_1", 1)  # the same draw in every worker
+    assert first != tuning.sample("kitchen", "baseline_1", 2) != tuning.sample("dvd", "baseline_1", 2)
+    for name, bounds in tuning.space.items():
+        assert bounds["low"] <= first[name] <= bounds["high"]
+    with pytest.raises(ValueError, match="folds"):
+        SweepSpec.from_json({"name": "x", "datasets": ["kitchen"], "folds": 1})
 
 
 def test_sweep_end_to_end_and_resume(tmp_path):
@@ -227,6 +250,59 @@ def test_resumed_sweep_skips_finished_trials_and_reclaims_dead_claims(tmp_path, 
     assert chosen_try.parent.name == "target_20" and chosen_try.name.startswith("try_")
     assert learned[1]["lambda"] == learned[0]["lambda"]
     assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_grid() == 0
+
+
+def test_folds_and_tuning_choose_and_reuse_settings(tmp_path, monkeypatch):
+    """Tuning trials on the first fold pick each point's settings by validation accuracy; the
+    winning trial is that point's first-fold run, the other folds are new runs with its settings."""
+    import optuna
+
+    from rrnn_plugin.experiments import sweep as sweep_module
+    from rrnn_plugin.experiments.runs import RunFailed
+
+    calls = []
+
+    def train(config, serialization_dir, overrides=None, env=None, threads=None):
+        overrides = dict(overrides or {})
+        calls.append((serialization_dir, overrides))
+        lr = overrides.get("trainer.optimizer.lr", 0.03)
+        if lr > 0.05:
+            raise RunFailed("diverged")  # some sampled settings do not train
+        lam = float((env or {}).get("RRNN_LAMBDA", 0))
+        metrics = {"best_validation_accuracy": 0.7 + lr, "test_accuracy": 0.75, "test_transitions": 24}
+        if lam:
+            metrics.update(test_transitions=smooth(lam), structure_transitions_after=smooth(lam), structure_lambda=lam)
+        os.makedirs(serialization_dir)
+        Path(serialization_dir, "metrics.json").write_text(json.dumps(metrics))
+        return read_run_result(serialization_dir)
+
+    monkeypatch.setattr(sweep_module, "train", train)
+    monkeypatch.setattr("rrnn_plugin.experiments.search.train", train)
+    spec = SweepSpec.from_json({"name": "tuned", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
+                                "targets": [20], "tolerance": 5, "start_lambda": 4e-4, "folds": 2,
+                                "tuning": {"trials": 3, "space": {"trainer.optimizer.lr": {"low": 0.01, "high": 0.08}}}})
+    sampled = {t: spec.tuning.sample("kitchen", "baseline_1", t)["trainer.optimizer.lr"] for t in (1, 2, 3)}
+    sweep = sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None)
+    assert sweep.run_grid() == len(grid_points(spec))
+    complete = {t.user_attrs["key"]: t.user_attrs for t in sweep.study("tuned:grid").get_trials()
+                if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(complete) == len(grid_points(spec))
+
+    trainable = {t: lr for t, lr in sampled.items() if lr <= 0.05}
+    assert len(trainable) < 3  # the check below covers a failed trial
+    best = max(trainable, key=trainable.get) if max(trainable.values()) > 0.03 else 0
+    fold0, fold1 = complete["kitchen/baseline_1/fold_0/seed_0"], complete["kitchen/baseline_1/fold_1/seed_0"]
+    assert fold0["tuning_trial"] == fold1["tuning_trial"] == best
+    assert fold0["serialization_dir"].endswith(f"tuning/kitchen/baseline_1/trial_{best}")  # reused, not re-run
+    fold1_call = next(o for d, o in calls if d.endswith("trials/kitchen/baseline_1/fold_1/seed_0"))
+    assert fold1_call["dataset_reader.fold"] == 1 and fold1_call["dataset_reader.folds"] == 2
+    assert fold1_call.get("trainer.optimizer.lr", 0.03) == ({0: 0.03, **sampled}[best])
+    assert not any(d.endswith("fold_0/seed_0") for d, _ in calls)  # both first-fold runs were reused
+    # learned: every tuning trial uses the searched lambda; trial 0 is the search's try
+    learned = complete["kitchen/learned_20/fold_1/seed_0"]
+    assert learned["lambda"] == complete["kitchen/search_20/fold_0/seed_0"]["lambda"]
+    search_calls = [o for d, o in calls if "/search/" in d]
+    assert all(o["dataset_reader.fold"] == 0 for o in search_calls)
 
 
 def test_multi_objective_mode_runs_sampled_trials(tmp_path, monkeypatch):

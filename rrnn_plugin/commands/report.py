@@ -5,14 +5,18 @@
     allennlp rrnn-report DIR... -o docs --figures-dir docs/figures --notes experiments/results_notes.md
 
 Writes results.csv, results.md, figure3.png and (when the sweep has a multi-objective study)
-pareto.png into the output dir (default: the first sweep dir; PNGs: --figures-dir).
+pareto.png into the output dir (default: the first sweep dir; PNGs: --figures-dir).  For
+cross-validated sweeps it also writes results_predictions.json (every test document's outcome per
+run, and of the reference models, which it computes on the same folds from --data-dir unless the
+predictions file it reads already has them); a CSV source reads the predictions file beside it.
 """
 import argparse
 import os
 
 from allennlp.commands.subcommand import Subcommand
 
-_DESCRIPTION = "Summarize a sweep: results.csv, results.md (mean ± std), Figure 3 and the Pareto front."
+_DESCRIPTION = ("Summarize sweeps: results.csv, results.md (CIs and paired tests for cross-validated sweeps), "
+                "Figure 3 with reference lines, the Pareto front.")
 
 
 @Subcommand.register("rrnn-report", exist_ok=True)
@@ -28,18 +32,31 @@ class ReportCommand(Subcommand):
         subparser.add_argument("--figures-dir", default=None, help="where to write the PNGs (default: output dir)")
         subparser.add_argument("--notes", default=None, help="a markdown file to put under the title")
         subparser.add_argument("--title", default="Results")
+        subparser.add_argument("--references", choices=["auto", "yes", "no"], default="auto",
+                               help="compute the reference models (TF-IDF LR, pooled GloVe LR) on the sweeps' folds: "
+                                    "auto = when --data-dir exists (default), yes = required, no = never")
+        subparser.add_argument("--data-dir", default=os.environ.get("RRNN_DATA_DIR"),
+                               help="Blitzer data root for the reference models (default $RRNN_DATA_DIR)")
+        subparser.add_argument("--glove-file", default=os.environ.get("RRNN_GLOVE_FILE"),
+                               help="GloVe text file for the pooled-embedding reference (default $RRNN_GLOVE_FILE)")
         subparser.set_defaults(func=_run)
         return subparser
 
 
 def _run(args: argparse.Namespace) -> None:
-    from rrnn_plugin.experiments.report import collect_rows, merge_plans, read_csv, write_report
+    from rrnn_plugin.experiments.predictions import PredictionStore, gather
+    from rrnn_plugin.experiments.report import PREDICTIONS_FILE, collect_rows, merge_plans, read_csv, write_report
     from rrnn_plugin.experiments.sweep import default_storage
 
-    rows, plans = [], []
+    rows, plans, loaded = [], [], PredictionStore()
     for source in args.sources:
         if source.endswith(".csv"):
+            if not os.path.isfile(source):
+                raise SystemExit(f"{source}: no such file")
             rows.extend(read_csv(source))
+            beside = os.path.join(os.path.dirname(os.path.abspath(source)), PREDICTIONS_FILE)
+            if os.path.isfile(beside):
+                loaded.merge(PredictionStore.load(beside))
             continue
         if not os.path.exists(os.path.join(source, "sweep.db")):
             raise SystemExit(f"{source}/sweep.db not found (pass --storage URL for a shared database)")
@@ -50,13 +67,43 @@ def _run(args: argparse.Namespace) -> None:
         source_rows, plan = collect_rows(url)
         rows.extend(source_rows)
         plans.append(plan)
+    if not rows:
+        raise SystemExit(f"no finished runs in {', '.join(args.sources + args.storage)}: nothing to report")
+    plan = merge_plans(plans)
+    store = _predictions(rows, loaded, plan, args)
     first = args.sources[0]
     output_dir = args.output_dir or (os.path.dirname(os.path.abspath(first)) if first.endswith(".csv") else first)
     notes = ""
     if args.notes:
         with open(args.notes) as f:
             notes = f.read()
-    paths = write_report(rows, output_dir, merge_plans(plans), title=args.title, figures_dir=args.figures_dir,
-                         notes=notes)
+    paths = write_report(rows, output_dir, plan, title=args.title, figures_dir=args.figures_dir,
+                         notes=notes, store=store)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+
+
+def _predictions(rows, loaded, plan, args):
+    """The runs' predictions (from their folders, else the loaded file) plus the reference models."""
+    from rrnn_plugin.experiments.predictions import gather, panel_key
+    from rrnn_plugin.experiments.references import add_references
+
+    cv_rows = [r for r in rows if r.get("mode", "grid") == "grid" and r.get("fold") is not None]
+    if not cv_rows:
+        return None
+    store = gather(cv_rows)
+    store.merge(loaded)
+    panels = {}
+    for row in cv_rows:
+        folds = (plan.get("folds") or {}).get(row["dataset"])
+        folds = folds or 1 + max(int(r["fold"]) for r in cv_rows if r["dataset"] == row["dataset"])
+        panels[panel_key(str(row.get("input") or ""), str(row["dataset"]))] = (str(row["dataset"]), int(folds))
+    have_data = bool(args.data_dir) and os.path.isdir(args.data_dir)
+    if args.references == "yes" and not have_data:
+        raise SystemExit(f"--references yes needs the data: --data-dir {args.data_dir!r} is not a folder")
+    if args.references != "no" and have_data:
+        glove = args.glove_file if args.glove_file and os.path.isfile(args.glove_file) else None
+        computed = add_references(store, panels, args.data_dir, glove)
+        if computed:
+            print(f"references computed for: {', '.join(computed)}")
+    return store

@@ -76,6 +76,25 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Models whose position ids start after the padding index (RoBERTa's scheme): max_position_embeddings
+# counts pad_token_id + 1 positions no token can use (MPNet: 514 in config.json, 512 usable).
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "mpnet", "longformer")
+
+
+def usable_positions(path: str, config: Dict) -> int:
+    """How many tokens (incl. [CLS]/[SEP]) one chunk may have: config.json's
+    max_position_embeddings, less RoBERTa-style offsets, capped by the tokenizer's model_max_length."""
+    limit = int(config.get("max_position_embeddings", 512))
+    if config.get("model_type") in _OFFSET_POSITIONS:
+        limit -= int(config.get("pad_token_id", 1)) + 1
+    tokenizer_config = Path(path, "tokenizer_config.json")
+    if tokenizer_config.is_file():
+        declared = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length")
+        if isinstance(declared, int) and 0 < declared < limit:
+            limit = declared
+    return limit
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """`config.json` facts and the content fingerprint of one local model folder."""
@@ -84,7 +103,7 @@ class ModelInfo:
     name: str
     hidden_size: int
     num_hidden_layers: int
-    max_position_embeddings: int
+    max_position_embeddings: int  # usable positions per chunk (usable_positions)
 
     @classmethod
     @functools.lru_cache(maxsize=None)
@@ -102,7 +121,7 @@ class ModelInfo:
             name=name,
             hidden_size=int(config["hidden_size"]),
             num_hidden_layers=int(config["num_hidden_layers"]),
-            max_position_embeddings=int(config.get("max_position_embeddings", 512)),
+            max_position_embeddings=usable_positions(path, config),
         )
 
     @functools.cached_property

@@ -2,9 +2,12 @@
 
 The CSV (one row per finished run) is the interchange format: `collect_rows` reads it out of the
 sweep's Optuna storage, and everything else (`summarize`, `markdown_report`, the figures) works
-from rows alone, so a report can also be rebuilt from a CSV without the database.
+from rows alone, so a report can also be rebuilt from a CSV without the database.  Cross-validated
+sweeps (rows with a `fold`) add `results_predictions.json` (predictions.py: which test documents
+each run got right), from which the CIs and paired tests are computed (analysis.py, cv_tables.py).
 """
 import csv
+import json
 import math
 import os
 from collections import OrderedDict
@@ -12,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 COLUMNS = [
-    "mode", "dataset", "kind", "point", "target", "seed", "lambda", "found", "transitions", "wfsas",
-    "validation_accuracy", "test_accuracy", "trainable_parameters", "duration_s", "serialization_dir",
-    "trial",
+    "mode", "input", "dataset", "kind", "point", "target", "fold", "seed", "lambda", "found", "transitions",
+    "wfsas", "validation_accuracy", "test_accuracy", "trainable_parameters", "duration_s", "tuning_trial",
+    "hyperparameters", "serialization_dir", "trial",
 ]
+PREDICTIONS_FILE = "results_predictions.json"
 PARAM_PREFIX = "param:"
 
 
@@ -31,15 +35,19 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows: List[Dict[str, Any]] = []
-    plan: Dict[str, Any] = {"seeds": {}, "points": {}}
+    plan: Dict[str, Any] = {"seeds": {}, "points": {}, "folds": {}}
     for name in optuna.study.get_all_study_names(storage=storage_url):
         study = optuna.load_study(study_name=name, storage=storage_url)
+        input_label = ""
         if name.endswith(":grid"):
             spec_json = study.user_attrs.get("spec")
             if spec_json:
                 spec = SweepSpec.from_json({k: v for k, v in spec_json.items() if v is not None})
+                input_label = spec.input
                 for dataset in spec.datasets:
                     plan["seeds"][dataset] = len(spec.seeds)
+                    if spec.folds:
+                        plan["folds"][dataset] = spec.folds
                 for point in grid_points(spec):
                     if point.kind in (BASELINE, LEARNED):
                         names = plan["points"].setdefault(point.dataset, [])
@@ -47,7 +55,7 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
                             names.append(point.name)
             for row in trial_rows(study):
                 if row.get("kind") in (BASELINE, LEARNED):
-                    rows.append({"mode": "grid", **row})
+                    rows.append({"mode": "grid", "input": input_label, **row})
         elif ":moo:" in name:
             for row in trial_rows(study):
                 rows.append({"mode": "moo", "kind": "moo", "point": f"moo_{row['trial']}", **row})
@@ -56,9 +64,10 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
 
 def merge_plans(plans: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """One plan from several sweeps' plans (a report over several sweep dirs)."""
-    merged: Dict[str, Any] = {"seeds": {}, "points": {}}
+    merged: Dict[str, Any] = {"seeds": {}, "points": {}, "folds": {}}
     for plan in plans:
         merged["seeds"].update(plan.get("seeds") or {})
+        merged["folds"].update(plan.get("folds") or {})
         for dataset, names in (plan.get("points") or {}).items():
             mine = merged["points"].setdefault(dataset, [])
             mine.extend(n for n in names if n not in mine)
@@ -71,7 +80,7 @@ def write_csv(rows: Sequence[Dict[str, Any]], path: str) -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS + params, extrasaction="ignore")
         writer.writeheader()
         for row in sorted(rows, key=_row_order):
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS + params})
+            writer.writerow({k: _cell(row.get(k)) for k in COLUMNS + params})
 
 
 def read_csv(path: str) -> List[Dict[str, Any]]:
@@ -105,7 +114,7 @@ def summarize(
     """Mean ± sample std (ddof 1; 0 for one run) per (dataset, point) of the grid rows.
     `planned_seeds` (one number, or one per dataset) marks points with fewer runs incomplete."""
     groups: "OrderedDict[Tuple[str, str], List[Dict[str, Any]]]" = OrderedDict()
-    for row in sorted((r for r in rows if r.get("mode", "grid") == "grid"), key=_row_order):
+    for row in sorted((r for r in rows if r.get("mode", "grid") == "grid" and r.get("fold") is None), key=_row_order):
         groups.setdefault((row["dataset"], row["point"]), []).append(row)
     summaries = []
     for (dataset, point), group in groups.items():
@@ -174,73 +183,20 @@ def pareto_table(front: Sequence[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# ----- figures ------------------------------------------------------------------------------------
-def plot_figure3(summaries: Sequence[PointSummary], path: str) -> None:
-    """The paper's Figure 3: test accuracy vs transitions, one panel per dataset, baselines solid,
-    learned (group lasso) dashed, mean ± std error bars in both directions."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = list(OrderedDict.fromkeys(s.dataset for s in summaries))
-    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(4.2 * max(1, len(datasets)), 3.6), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        for kind, style, color, label in (("baseline", "-", "tab:blue", "baselines"),
-                                          ("learned", "--", "tab:red", "learned (group lasso)")):
-            points = sorted((s for s in summaries if s.dataset == dataset and s.kind == kind),
-                            key=lambda s: s.transitions[0])
-            if not points:
-                continue
-            ax.errorbar(
-                [s.transitions[0] for s in points], [100 * s.test_accuracy[0] for s in points],
-                xerr=[s.transitions[1] for s in points], yerr=[100 * s.test_accuracy[1] for s in points],
-                linestyle=style, marker="o", color=color, capsize=3, label=label,
-            )
-            for s in points:  # which baseline / target each point is
-                ax.annotate(s.point.split("_", 1)[-1], (s.transitions[0], 100 * s.test_accuracy[0]),
-                            textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
-        ax.set_title(dataset)
-        ax.set_xlabel("number of transitions")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_pareto(rows: Sequence[Dict[str, Any]], path: str) -> None:
-    """All multi-objective trials and their Pareto front (validation accuracy vs transitions)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = list(OrderedDict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        mine = [r for r in rows if r["dataset"] == dataset]
-        front = pareto_front(mine)
-        ax.scatter([r["transitions"] for r in mine], [100 * r["validation_accuracy"] for r in mine],
-                   color="0.6", s=14, label="trials")
-        ax.step([r["transitions"] for r in front], [100 * r["validation_accuracy"] for r in front],
-                where="post", color="tab:red", marker="o", label="Pareto front")
-        ax.set_title(f"{dataset}: multi-objective search")
-        ax.set_xlabel("number of transitions")
-        ax.set_ylabel("validation accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 # ----- the whole report ---------------------------------------------------------------------------
 def write_report(rows: Sequence[Dict[str, Any]], output_dir: str, plan: Optional[Dict[str, Any]] = None,
-                 title: str = "Results", figures_dir: Optional[str] = None, notes: str = "") -> Dict[str, str]:
+                 title: str = "Results", figures_dir: Optional[str] = None, notes: str = "",
+                 store: Optional[Any] = None) -> Dict[str, str]:
     """Write results.csv, results.md to `output_dir` and figure3.png (and pareto.png) to
-    `figures_dir` (default: `output_dir`); `notes` (markdown) goes under the title.  Return paths."""
+    `figures_dir` (default: `output_dir`); `notes` (markdown) goes under the title.  Cross-validated
+    rows get the CI / paired-test report, from `store` (a PredictionStore; default: gathered from
+    the rows' run folders) saved as results_predictions.json.  Return the paths written."""
+    from rrnn_plugin.experiments import figures
+    from rrnn_plugin.experiments.analysis import cv_points, panel_comparisons
+    from rrnn_plugin.experiments.cv_tables import cv_markdown
+    from rrnn_plugin.experiments.predictions import gather
+    from rrnn_plugin.experiments.references import REFERENCES
+
     figures_dir = figures_dir or output_dir
     os.makedirs(output_dir, exist_ok=True)
     os.makedirs(figures_dir, exist_ok=True)
@@ -248,7 +204,8 @@ def write_report(rows: Sequence[Dict[str, Any]], output_dir: str, plan: Optional
     paths = {"csv": os.path.join(output_dir, "results.csv"), "markdown": os.path.join(output_dir, "results.md")}
     write_csv(rows, paths["csv"])
     summaries = summarize(rows, plan.get("seeds"))
-    grid_rows = [r for r in rows if r.get("mode", "grid") == "grid"]
+    cv_rows = [r for r in rows if r.get("mode", "grid") == "grid" and r.get("fold") is not None]
+    grid_rows = [r for r in rows if r.get("mode", "grid") == "grid" and r.get("fold") is None]
     moo_rows = [r for r in rows if r.get("mode") == "moo"]
 
     def link(path: str) -> str:
@@ -257,19 +214,29 @@ def write_report(rows: Sequence[Dict[str, Any]], output_dir: str, plan: Optional
     parts = [f"# {title}", ""]
     if notes.strip():
         parts += [notes.strip(), ""]
-    if grid_rows:
+    if cv_rows:
+        store = store if store is not None else gather(cv_rows)
+        paths["predictions"] = os.path.join(output_dir, PREDICTIONS_FILE)
+        store.save(paths["predictions"])
+        labels = {f"reference:{name}": label for name, label in REFERENCES.items()}
+        points = cv_points(cv_rows, store)
         paths["figure3"] = os.path.join(figures_dir, "figure3.png")
-        plot_figure3(summaries, paths["figure3"])
-        parts += ["## Accuracy vs. transitions (Figure 3)", "",
+        figures.plot_cv_figure3(points, paths["figure3"], labels)
+        parts += cv_markdown(points, panel_comparisons(store, points), labels, link(paths["figure3"]))
+    if grid_rows:
+        name = "figure3_plain_split.png" if cv_rows else "figure3.png"
+        paths["figure3_plain" if cv_rows else "figure3"] = figure = os.path.join(figures_dir, name)
+        figures.plot_figure3(summaries, figure)
+        parts += ["## Accuracy vs. transitions (Figure 3)" + (", plain split" if cv_rows else ""), "",
                   "Mean ± std over seeds (sample std; 0 for a single run).", "",
                   markdown_table(summaries), ""]
         missing = _missing_points(summaries, plan)
         if missing:
             parts += ["Not run yet: " + ", ".join(missing) + ".", ""]
-        parts += [f"![Figure 3]({link(paths['figure3'])})", ""]
+        parts += [f"![Figure 3]({link(figure)})", ""]
     if moo_rows:
         paths["pareto"] = os.path.join(figures_dir, "pareto.png")
-        plot_pareto(moo_rows, paths["pareto"])
+        figures.plot_pareto(moo_rows, paths["pareto"])
         parts += ["## Multi-objective search: Pareto front", ""]
         for dataset in OrderedDict.fromkeys(r["dataset"] for r in moo_rows):
             mine = [r for r in moo_rows if r["dataset"] == dataset]
@@ -296,6 +263,14 @@ def _row_order(row: Dict[str, Any]) -> Tuple:
         number = math.inf
     return (str(row.get("mode", "grid")), str(row.get("dataset", "")), kind_rank, number,
             _num_or(row.get("seed"), 0), _num_or(row.get("trial"), 0))
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 def _mean_std(values: Sequence[Any]) -> Tuple[float, float]:

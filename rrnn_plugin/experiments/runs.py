@@ -4,14 +4,14 @@ Every experiment point is an ordinary training run with its own serialization di
 be inspected, evaluated or archived with the usual AllenNLP tools.  A child process (rather than
 calling `train_model` in the sweep worker itself) keeps runs independent: a crash, a leaked thread
 or a registry side effect of one run cannot affect the next.  By default the child is forked from
-the warm worker, so imports and data parsing are paid once per worker, not once per run
-(trial.py).
+a warm zygote process (zygote.py), so imports and data parsing are paid once per worker, not once
+per run.
 
 `read_run_result` is the one place that knows the metric keys written by `rational_classifier`
 (`test_*`, `best_validation_*`) and by the `prune_and_finetune` callback (`structure_*`,
 `finetune_*`, rrnn_plugin/training/prune_and_finetune.py).
 """
-import gc
+import atexit
 import json
 import os
 import shutil
@@ -20,6 +20,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional
+
+from rrnn_plugin.experiments.zygote import Zygote, die_with
 
 LOG_SUFFIX = ".log"  # the run's stdout/stderr go next to its serialization dir
 
@@ -105,7 +107,7 @@ def train(
         log.write(f"# trial ({method}): {config} -> {serialization_dir}\n# overrides: "
                   f"{json.dumps(dict(overrides or {}))}\n# env: {dict(env or {})}\n")
     if method == "fork":
-        code = _forked(config, serialization_dir, overrides, env, threads, log_path)
+        code = _ZYGOTE.run(config, serialization_dir, overrides, env, threads, log_path)
     else:
         code = _subprocess(config, serialization_dir, overrides, env, threads, log_path)
     if code != 0 or not is_finished(serialization_dir):
@@ -119,7 +121,7 @@ def train(
 
 
 def start_method() -> str:
-    """"fork" (a child of this warm process) unless RRNN_TRIAL_START=subprocess or no fork."""
+    """"fork" (a fork of this worker's warm zygote) unless RRNN_TRIAL_START=subprocess or no fork."""
     wanted = os.environ.get("RRNN_TRIAL_START", "fork")
     if wanted not in ("fork", "subprocess"):
         raise ValueError(f"RRNN_TRIAL_START must be 'fork' or 'subprocess', got {wanted!r}")
@@ -133,125 +135,20 @@ def _subprocess(config, serialization_dir, overrides, env, threads, log_path) ->
     child_env.update(env or {})
     if threads:
         child_env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    parent = os.getpid()
     with open(log_path, "a") as log:
-        # its own session, so that stopping it also stops anything it started
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_env,
-                                   start_new_session=True)
+                                   preexec_fn=lambda: die_with(parent))  # it dies with this worker
         try:
             return process.wait()
         except BaseException:
-            _stop_group(process.pid)
+            process.kill()
             process.wait()
             raise
 
 
-def _forked(config, serialization_dir, overrides, env, threads, log_path) -> int:
-    _warm(config, overrides, env)
-    # Move everything the worker holds (imports, parsed data) out of the collector's sight: the
-    # child's garbage collections then scan only its own objects (reading a dataset's instances
-    # took 2.5x longer without this), and its pages stay shared with the worker (copy-on-write).
-    gc.freeze()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 1
-        try:
-            _die_with(parent)
-            fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            # the worker's sys.stdout/stderr may not be fds 1/2 (a test's capture, a notebook)
-            sys.stdout = open(1, "w", buffering=1, closefd=False)
-            sys.stderr = open(2, "w", buffering=1, closefd=False)
-            print(f"# child pid {os.getpid()}", flush=True)
-            os.environ.update(env or {})
-            if threads:
-                import torch
-
-                os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-                torch.set_num_threads(threads)
-            from rrnn_plugin.experiments.trial import run_trial
-
-            run_trial(config, serialization_dir, overrides)
-            code = 0
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    try:
-        _, status = os.waitpid(pid, 0)
-    except BaseException:  # Ctrl-C or an error here: the child must not outlive its claim
-        _stop(pid)
-        raise
-    return os.waitstatus_to_exitcode(status)
-
-
-def _warm(config: str, overrides, env) -> None:
-    """Parse the config's data files in this (parent) process, so every forked trial finds them
-    parsed (blitzer.read_review_file remembers them).  Best effort: the child reports problems."""
-    try:
-        from rrnn_plugin.dataset_readers.blitzer import load_reviews
-        from rrnn_plugin.experiments.trial import data_dirs
-
-        saved = {k: os.environ.get(k) for k in (env or {})}
-        os.environ.update(env or {})
-        try:
-            folders = data_dirs(config, overrides)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        for folder in dict.fromkeys(folders):
-            load_reviews(folder)
-    except Exception:  # noqa: BLE001 - not ours to report: the trial itself will fail clearly
-        pass
-
-
-def _die_with(parent: int) -> None:
-    """Linux: SIGKILL this process when its parent dies (a killed sweep worker takes its trial)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _stop(pid: int) -> None:
-    import signal
-
-    try:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-
-
-def _stop_group(pid: int) -> None:
-    import signal
-
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+_ZYGOTE = Zygote()  # this worker's trial starter (zygote.py)
+atexit.register(_ZYGOTE.close)
 
 
 def clear_run(serialization_dir: str) -> None:

@@ -20,6 +20,7 @@ Multi-objective mode (`spec.multi_objective`): study `<name>:moo:<dataset>`, Opt
 (TPE by default) proposes lambda and the training hyperparameters; trials run until `n_trials`
 are complete.  A trial whose worker died is re-enqueued with the same parameters.
 """
+import math
 import os
 import socket
 import threading
@@ -35,7 +36,9 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from rrnn_plugin.experiments.lambda_search import LambdaSearch
 from rrnn_plugin.experiments.runs import RunFailed, RunResult, read_run_result, seed_overrides, train
 from rrnn_plugin.experiments.search import config_runner, run_search
-from rrnn_plugin.experiments.spec import BASELINE, LEARNED, SEARCH, Point, SweepSpec, grid_points, target_name
+from rrnn_plugin.experiments.spec import (
+    BASELINE, LEARNED, SEARCH, TUNE, Point, SweepSpec, grid_points, target_name,
+)
 
 HEARTBEAT_S = 30
 GRACE_S = 180  # a RUNNING trial without a heartbeat for this long belongs to a dead worker
@@ -113,8 +116,9 @@ class Sweep:
             for index, point in enumerate(points):
                 if point.key in done or point.key in failed_here or point.key in live:
                     continue
-                if point.kind == LEARNED and self._search_key(point) not in done:
-                    waiting += self._search_key(point) in live
+                needs = [key for key in self._dependencies(point) if key not in done]
+                if needs:
+                    waiting += any(key in live for key in needs)
                     continue
                 trial = _claim(study, point.key, _point_attrs(point))
                 if trial is None:
@@ -124,7 +128,7 @@ class Sweep:
             if claimed is None:
                 remaining = len([p for p in points if p.key not in done])
                 if waiting and wait:
-                    self.progress(f"[sweep] {waiting} points wait for searches run by other workers; "
+                    self.progress(f"[sweep] {waiting} points wait for searches or tuning trials run by other workers; "
                                   f"checking again in {POLL_S} s")
                     time.sleep(POLL_S)
                     continue
@@ -136,9 +140,31 @@ class Sweep:
             ran += 1
         return ran
 
+    @property
+    def _first_fold(self) -> Optional[int]:
+        return None if self.spec.folds is None else 0
+
     def _search_key(self, point: Point) -> str:
         return Point(SEARCH, point.dataset, f"search_{target_name(point.target)}", self.spec.seeds[0],
-                     target=point.target).key
+                     target=point.target, fold=self._first_fold).key
+
+    def _tuning_keys(self, point: Point) -> List[str]:
+        """Keys of the tuning trials of `point`'s (dataset, name); none without tuning."""
+        if self.spec.tuning is None:
+            return []
+        first = 1 if point.kind == LEARNED or point.name.startswith("learned_") else 0
+        return [Point(TUNE, point.dataset, point.name, self.spec.seeds[0], fold=self._first_fold, trial=t).key
+                for t in range(first, self.spec.tuning.trials + 1)]
+
+    def _dependencies(self, point: Point) -> List[str]:
+        """Keys that must be complete before `point` can run."""
+        if point.kind == BASELINE:
+            return self._tuning_keys(point)
+        if point.kind == LEARNED:
+            return [self._search_key(point)] + self._tuning_keys(point)
+        if point.kind == TUNE and point.target is not None:
+            return [self._search_key(point)]
+        return []
 
     def _run_point(self, study: optuna.Study, point: Point, trial: Trial, index: int, total: int,
                    done: Dict[str, FrozenTrial]) -> bool:
@@ -146,11 +172,13 @@ class Sweep:
         try:
             with _heartbeat(self.storage, trial):
                 if point.kind == BASELINE:
-                    attrs = self._run_baseline(point)
+                    attrs = self._run_baseline(point, done)
                 elif point.kind == SEARCH:
                     attrs = self._run_search(point)
+                elif point.kind == TUNE:
+                    attrs = self._run_tuning_trial(point, done)
                 else:
-                    attrs = self._run_learned(point, done[self._search_key(point)])
+                    attrs = self._run_learned(point, done)
         except (RunFailed, ValueError, OSError) as error:
             trial.set_user_attr("error", str(error)[-2000:])
             study.tell(trial, state=TrialState.FAIL)
@@ -161,23 +189,42 @@ class Sweep:
             raise
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        if attrs.get("failed"):  # a tuning trial whose settings do not train: an outcome, not a fault
+            study.tell(trial, [-1.0, 1e9])
+            self.progress(f"[sweep {index + 1}/{total}] {point.key}: these settings failed ({attrs['error'][-200:]})")
+            return True
         study.tell(trial, [attrs["validation_accuracy"], attrs["transitions"]])
         self.progress(
             f"[sweep {index + 1}/{total}] {point.key}: {_describe(attrs)} ({time.time() - start:.0f} s)"
         )
         return True
 
-    def _overrides(self, kind: str, seed: int) -> Dict[str, Any]:
+    def _overrides(self, kind: str, seed: int, fold: Optional[int] = None) -> Dict[str, Any]:
         extra = self.spec.baseline_overrides if kind == BASELINE else self.spec.structure_overrides
-        return {**self.spec.overrides, **extra, **seed_overrides(seed)}
+        folds = {} if fold is None else {"dataset_reader.folds": self.spec.folds, "dataset_reader.fold": fold}
+        return {**self.spec.overrides, **extra, **folds, **seed_overrides(seed)}
 
     def _run_dir(self, point: Point) -> str:
-        return os.path.join(self.sweep_dir, "trials", point.dataset, point.name, f"seed_{point.seed}")
+        if point.kind == TUNE:
+            return os.path.join(self.sweep_dir, "tuning", point.dataset, point.name, f"trial_{point.trial}")
+        fold = [] if point.fold is None else [f"fold_{point.fold}"]
+        return os.path.join(self.sweep_dir, "trials", point.dataset, point.name, *fold, f"seed_{point.seed}")
 
-    def _run_baseline(self, point: Point) -> Dict[str, Any]:
-        config = self.spec.baseline_config.format(dataset=point.dataset, baseline=point.baseline)
-        result = train(config, self._run_dir(point), self._overrides(BASELINE, point.seed), threads=self.threads)
-        return _result_attrs(result)
+    def _baseline_config(self, point: Point) -> str:
+        return self.spec.baseline_config.format(dataset=point.dataset, baseline=point.baseline)
+
+    def _is_tuning_run(self, point: Point) -> bool:
+        """The (first fold, first seed) run of a tuned point is its winning tuning trial's run."""
+        return point.seed == self.spec.seeds[0] and point.fold == self._first_fold
+
+    def _run_baseline(self, point: Point, done: Dict[str, FrozenTrial]) -> Dict[str, Any]:
+        settings = self._tuned(point, done)
+        if settings is not None and self._is_tuning_run(point):
+            result = read_run_result(settings["serialization_dir"])
+        else:
+            overrides = {**self._overrides(BASELINE, point.seed, point.fold), **_params(settings)}
+            result = train(self._baseline_config(point), self._run_dir(point), overrides, threads=self.threads)
+        return {**_result_attrs(result), **_tuning_attrs(settings)}
 
     def _search_dir(self, dataset: str, target: float) -> str:
         return os.path.join(self.sweep_dir, "search", dataset, f"target_{target_name(target)}")
@@ -188,7 +235,7 @@ class Sweep:
             max_tries=self.spec.max_tries,
         )
         config = self.spec.structure_config.format(dataset=point.dataset)
-        runner = config_runner(config, self._overrides(SEARCH, point.seed), threads=self.threads)
+        runner = config_runner(config, self._overrides(SEARCH, point.seed, point.fold), threads=self.threads)
         outcome = run_search(search, self._search_dir(point.dataset, point.target), runner, self.progress)
         if outcome.lambda_ is None:
             raise ValueError(f"search for {point.key} ran no try ({outcome.reason})")
@@ -199,19 +246,58 @@ class Sweep:
             "reason": outcome.reason,
         }
 
-    def _run_learned(self, point: Point, search_trial: FrozenTrial) -> Dict[str, Any]:
+    def _run_tuning_trial(self, point: Point, done: Dict[str, FrozenTrial]) -> Dict[str, Any]:
+        params = self.spec.tuning.sample(point.dataset, point.name, point.trial)
+        if point.target is None:
+            kind, config, env = BASELINE, self._baseline_config(point), None
+        else:
+            lam = done[self._search_key(point)].user_attrs["lambda"]
+            kind, config, env = LEARNED, self.spec.structure_config.format(dataset=point.dataset), {"RRNN_LAMBDA": repr(lam)}
+        overrides = {**self._overrides(kind, point.seed, point.fold), **params}
+        try:
+            result = train(config, self._run_dir(point), overrides, env=env, threads=self.threads)
+            attrs = _result_attrs(result)
+        except (RunFailed, ValueError) as error:
+            attrs = {"failed": True, "error": str(error)[-2000:], "serialization_dir": self._run_dir(point)}
+        return {**attrs, "tuning_trial": point.trial, "hyperparameters": params}
+
+    def _tuned(self, point: Point, done: Dict[str, FrozenTrial]) -> Optional[Dict[str, Any]]:
+        """The winning tuning trial of `point` ({"trial", "hyperparameters", "serialization_dir"}),
+        or None without tuning.  Best validation accuracy (ties: the lower trial number); a learned
+        point's trial must land within the tolerance of its target, else trial 0 (the search's)."""
+        if self.spec.tuning is None:
+            return None
+        candidates = [done[key].user_attrs for key in self._tuning_keys(point)]
+        if point.kind == LEARNED:
+            search = done[self._search_key(point)].user_attrs
+            default = {"tuning_trial": 0, "hyperparameters": {}, "serialization_dir": search["serialization_dir"],
+                       "validation_accuracy": search["validation_accuracy"], "transitions": search["transitions"]}
+            candidates = [default] + [c for c in candidates
+                                      if abs(c.get("transitions", math.inf) - point.target) <= self.spec.tolerance]
+        candidates = [c for c in candidates if not c.get("failed") and c.get("validation_accuracy") is not None]
+        if not candidates:
+            raise ValueError(f"every tuning trial of {point.label} failed")
+        best = max(candidates, key=lambda c: (c["validation_accuracy"], -c["tuning_trial"]))
+        return {"trial": best["tuning_trial"], "hyperparameters": dict(best.get("hyperparameters") or {}),
+                "serialization_dir": best["serialization_dir"]}
+
+    def _run_learned(self, point: Point, done: Dict[str, FrozenTrial]) -> Dict[str, Any]:
+        search_trial = done[self._search_key(point)]
         lam = search_trial.user_attrs["lambda"]
-        if point.seed == self.spec.seeds[0]:
-            # the search's chosen try is this very run (same config, lambda and seed)
-            result = read_run_result(search_trial.user_attrs["serialization_dir"])
+        settings = self._tuned(point, done)
+        if self._is_tuning_run(point):
+            # this very run exists already: the search's chosen try, or the winning tuning trial
+            reuse = settings["serialization_dir"] if settings else search_trial.user_attrs["serialization_dir"]
+            result = read_run_result(reuse)
         else:
             config = self.spec.structure_config.format(dataset=point.dataset)
-            result = train(config, self._run_dir(point), self._overrides(LEARNED, point.seed),
-                           env={"RRNN_LAMBDA": repr(lam)}, threads=self.threads)
+            overrides = {**self._overrides(LEARNED, point.seed, point.fold), **_params(settings)}
+            result = train(config, self._run_dir(point), overrides, env={"RRNN_LAMBDA": repr(lam)},
+                           threads=self.threads)
         attrs = _result_attrs(result)
         attrs["lambda"] = lam
         attrs["found"] = search_trial.user_attrs.get("found")
-        return attrs
+        return {**attrs, **_tuning_attrs(settings)}
 
     # ----- multi-objective ------------------------------------------------------------------
     def run_multi_objective(self, max_trials: Optional[int] = None) -> int:
@@ -278,11 +364,20 @@ class Sweep:
 # ----- helpers ----------------------------------------------------------------------------------
 def _point_attrs(point: Point) -> Dict[str, Any]:
     attrs = {"kind": point.kind, "dataset": point.dataset, "point": point.name, "seed": point.seed}
-    if point.baseline is not None:
-        attrs["baseline"] = point.baseline
-    if point.target is not None:
-        attrs["target"] = point.target
+    for name in ("baseline", "target", "fold", "trial"):
+        if getattr(point, name) is not None:
+            attrs[name] = getattr(point, name)
     return attrs
+
+
+def _params(settings: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    return dict(settings["hyperparameters"]) if settings else {}
+
+
+def _tuning_attrs(settings: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    if settings is None:
+        return {}
+    return {"tuning_trial": settings["trial"], "hyperparameters": settings["hyperparameters"]}
 
 
 def _result_attrs(result: RunResult) -> Dict[str, Any]:

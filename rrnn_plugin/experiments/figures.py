@@ -1,0 +1,122 @@
+"""Figures of the report: Figure 3 (accuracy vs transitions) and the multi-objective Pareto front.
+
+Matplotlib with the Agg backend (no display); every function writes one PNG.
+"""
+import math
+from collections import OrderedDict
+from typing import Any, Dict, List, Sequence
+
+def plot_figure3(summaries: Sequence[Any], path: str) -> None:
+    """The paper's Figure 3: test accuracy vs transitions, one panel per dataset, baselines solid,
+    learned (group lasso) dashed, mean ± std error bars in both directions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(OrderedDict.fromkeys(s.dataset for s in summaries))
+    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(4.2 * max(1, len(datasets)), 3.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for kind, style, color, label in (("baseline", "-", "tab:blue", "baselines"),
+                                          ("learned", "--", "tab:red", "learned (group lasso)")):
+            points = sorted((s for s in summaries if s.dataset == dataset and s.kind == kind),
+                            key=lambda s: s.transitions[0])
+            if not points:
+                continue
+            ax.errorbar(
+                [s.transitions[0] for s in points], [100 * s.test_accuracy[0] for s in points],
+                xerr=[s.transitions[1] for s in points], yerr=[100 * s.test_accuracy[1] for s in points],
+                linestyle=style, marker="o", color=color, capsize=3, label=label,
+            )
+            for s in points:  # which baseline / target each point is
+                ax.annotate(s.point.split("_", 1)[-1], (s.transitions[0], 100 * s.test_accuracy[0]),
+                            textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+        ax.set_title(dataset)
+        ax.set_xlabel("number of transitions")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_pareto(rows: Sequence[Dict[str, Any]], path: str) -> None:
+    """All multi-objective trials and their Pareto front (validation accuracy vs transitions)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rrnn_plugin.experiments.report import pareto_front
+
+    datasets = list(OrderedDict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        front = pareto_front(mine)
+        ax.scatter([r["transitions"] for r in mine], [100 * r["validation_accuracy"] for r in mine],
+                   color="0.6", s=14, label="trials")
+        ax.step([r["transitions"] for r in front], [100 * r["validation_accuracy"] for r in front],
+                where="post", color="tab:red", marker="o", label="Pareto front")
+        ax.set_title(f"{dataset}: multi-objective search")
+        ax.set_xlabel("number of transitions")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+
+
+REFERENCE_STYLES = {  # line style and color of each reference model's horizontal line
+    "reference:tfidf_lr": (":", "black"),
+    "reference:pooled_glove_lr": ("-.", "0.45"),
+}
+
+
+def plot_cv_figure3(points: Sequence[Any], path: str, reference_labels: Dict[str, str]) -> None:
+    """Cross-validated Figure 3: one row of panels per input, one panel per dataset; baselines
+    solid, learned dashed, y error bars = 95% CI over documents, x error bars = std of the
+    transitions over runs; reference models as horizontal lines with their CI as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    inputs = list(OrderedDict.fromkeys(p.input for p in points))
+    datasets = list(OrderedDict.fromkeys(p.dataset for p in points))
+    fig, axes = plt.subplots(len(inputs), len(datasets), figsize=(4.2 * len(datasets), 3.7 * len(inputs)),
+                             squeeze=False)
+    for row, input_label in enumerate(inputs):
+        for col, dataset in enumerate(datasets):
+            ax = axes[row][col]
+            mine = [p for p in points if p.input == input_label and p.dataset == dataset]
+            for kind, style, color, label in (("baseline", "-", "tab:blue", "baselines"),
+                                              ("learned", "--", "tab:red", "learned (group lasso)")):
+                curve = sorted((p for p in mine if p.kind == kind), key=lambda p: p.transitions[0])
+                if not curve:
+                    continue
+                ax.errorbar([p.transitions[0] for p in curve], [100 * p.accuracy for p in curve],
+                            xerr=[p.transitions[1] for p in curve], yerr=[100 * p.half_width for p in curve],
+                            linestyle=style, marker="o", color=color, capsize=3, label=label)
+                for p in curve:
+                    ax.annotate(p.point.split("_", 1)[-1], (p.transitions[0], 100 * p.accuracy),
+                                textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+            for p in (p for p in mine if p.kind == "reference"):
+                style, color = REFERENCE_STYLES.get(p.point, ("-.", "tab:green"))
+                ax.axhline(100 * p.accuracy, linestyle=style, color=color, linewidth=1.2,
+                           label=f"{reference_labels.get(p.point, p.point)} ({100 * p.accuracy:.1f})")
+                if not math.isnan(p.half_width):
+                    ax.axhspan(100 * (p.accuracy - p.half_width), 100 * (p.accuracy + p.half_width),
+                               color=color, alpha=0.07, linewidth=0)
+            ax.set_title(f"{dataset} ({input_label})" if input_label else dataset)
+            ax.set_xlabel("number of transitions")
+            ax.set_ylabel("test accuracy (%), 95% CI")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
