@@ -385,3 +385,32 @@ def test_train_then_predict_with_the_bert_config(tiny_bert, feature_cache, tmp_p
     for result in (known, new):
         assert result["label"] in ("positive", "negative")
         assert abs(sum(result["probs"].values()) - 1) < 1e-5
+
+
+# ----- precomputing a config's features and model limits ------------------------------------------------
+def test_features_command_fills_the_cache_once(tiny_bert, feature_cache, tmp_path, monkeypatch):
+    from rrnn_plugin.commands.features import precompute
+
+    monkeypatch.setenv("RRNN_DATA_DIR", str(KITCHEN.parent))
+    config = tmp_path / "config.jsonnet"
+    config.write_text(
+        f"local bert = import '{ROOT}/training_configs/lib/bert.libsonnet';\n"
+        f"bert.baseline('kitchen', bert.structures['1'], {{model_path: '{tiny_bert}', embedding_dim: 32}})\n"
+    )
+    first = precompute(str(config), [str(KITCHEN)])
+    assert first["documents"] == len(select_reviews(KITCHEN)) == 19
+    assert first["embedders"]["tokens"]["computed_documents"] == 19
+    assert first["embedders"]["tokens"]["wordpieces_per_s"] > 0
+    again = precompute(str(config))  # the config's own train/validation/test: all cached now
+    assert again["embedders"]["tokens"]["computed_documents"] == 0 and again["documents"] == 19
+
+
+def test_usable_positions(tmp_path):
+    from rrnn_plugin.contextual.transformer import usable_positions
+
+    assert usable_positions(str(tmp_path), {"max_position_embeddings": 512, "model_type": "bert"}) == 512
+    # RoBERTa-style position ids start after the padding index: MPNet's 514 leave 512
+    assert usable_positions(str(tmp_path), {"max_position_embeddings": 514, "model_type": "mpnet",
+                                            "pad_token_id": 1}) == 512
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 256}))
+    assert usable_positions(str(tmp_path), {"max_position_embeddings": 512, "model_type": "bert"}) == 256

@@ -265,6 +265,7 @@ def test_folds_and_tuning_choose_and_reuse_settings(tmp_path, monkeypatch):
     def train(config, serialization_dir, overrides=None, env=None, threads=None):
         overrides = dict(overrides or {})
         calls.append((serialization_dir, overrides))
+        assert (env or {}).get("RRNN_BERT_DIM") == "32"  # the spec's environment reaches every run
         lr = overrides.get("trainer.optimizer.lr", 0.03)
         if lr > 0.05:
             raise RunFailed("diverged")  # some sampled settings do not train
@@ -280,6 +281,7 @@ def test_folds_and_tuning_choose_and_reuse_settings(tmp_path, monkeypatch):
     monkeypatch.setattr("rrnn_plugin.experiments.search.train", train)
     spec = SweepSpec.from_json({"name": "tuned", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
                                 "targets": [20], "tolerance": 5, "start_lambda": 4e-4, "folds": 2,
+                                "env": {"RRNN_BERT_DIM": "32"},
                                 "tuning": {"trials": 3, "space": {"trainer.optimizer.lr": {"low": 0.01, "high": 0.08}}}})
     sampled = {t: spec.tuning.sample("kitchen", "baseline_1", t)["trainer.optimizer.lr"] for t in (1, 2, 3)}
     sweep = sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None)

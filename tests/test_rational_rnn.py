@@ -107,9 +107,15 @@ def test_bad_config_is_a_clear_error():
 
 
 def test_no_wfsa_left_outputs_empty_vector():
-    encoder = RationalRnnEncoder(4, [])
+    # what pruning leaves when every state is gone: the explicit per-layer form allows it ...
+    encoder = RationalRnnEncoder(4, layer_wfsa_lengths=[[[]]])
     out = encoder(torch.randn(2, 3, 4), torch.ones(2, 3, dtype=torch.bool))
     assert out.shape == (2, 0)
+    assert "layer_wfsa_lengths" in encoder.config()  # and rebuilds in that form
+    # ... but a configured encoder with no WFSA at all is a mistake
+    for lengths in ([], {}, {"2": 0}):
+        with pytest.raises(ConfigurationError, match="gives no WFSA"):
+            RationalRnnEncoder(4, lengths)
 
 
 def test_group_norms_cover_exactly_the_state_parameters():
@@ -123,3 +129,30 @@ def test_group_norms_cover_exactly_the_state_parameters():
         encoder.state_params[1].zero_()
     encoder.state_group_norms().sum().backward()
     assert torch.isfinite(encoder.state_params.grad).all()
+
+
+@pytest.mark.parametrize("semiring", SEMIRINGS)
+def test_non_finite_inputs_are_refused_not_hidden(semiring):
+    from rrnn_plugin.modules.rational_rnn import NonFiniteInputError
+
+    tokens, mask = _batch([4, 2], dim=5)
+    encoder = _encoder(semiring=semiring)
+    clean = encoder(tokens, mask)
+    assert torch.isfinite(clean).all()
+    garbage = tokens.clone()
+    garbage[1, 3] = float("nan")  # a padding position: never read
+    assert torch.equal(encoder(garbage, mask), clean)
+    for value in (float("nan"), float("inf")):
+        broken = tokens.clone()
+        broken[1, 1, 2] = value
+        with pytest.raises(NonFiniteInputError, match="batch item 1, token 1"):
+            encoder(broken, mask)
+
+
+def test_max_plus_reports_zero_only_where_no_path_exists():
+    # a WFSA of 4 states reads a 2-token document: in max-plus, states 3 and 4 have no path (-inf),
+    # the WFSA's score is the max over its states, which is finite; a document of no tokens gives 0
+    tokens, mask = _batch([2, 1], dim=5)
+    mask[1] = False
+    out = _encoder(lengths={"4": 1}, semiring="max_plus")(tokens, mask)
+    assert torch.isfinite(out).all() and out[1].abs().max() == 0

@@ -47,12 +47,14 @@ TryRunner = Callable[[float, str], RunResult]
 
 
 def config_runner(
-    config: str, overrides: Optional[Mapping[str, Any]] = None, threads: Optional[int] = None
+    config: str, overrides: Optional[Mapping[str, Any]] = None, threads: Optional[int] = None,
+    env: Optional[Mapping[str, str]] = None,
 ) -> TryRunner:
-    """Tries are full runs of `config` with the environment variable RRNN_LAMBDA set."""
+    """Tries are full runs of `config` with the environment variable RRNN_LAMBDA set (and `env`)."""
 
     def run(lam: float, serialization_dir: str) -> RunResult:
-        return train(config, serialization_dir, overrides, env={"RRNN_LAMBDA": repr(lam)}, threads=threads)
+        return train(config, serialization_dir, overrides, env={**(env or {}), "RRNN_LAMBDA": repr(lam)},
+                     threads=threads)
 
     return run
 

@@ -14,6 +14,7 @@
       "overrides": {},                         // AllenNLP overrides for every run (dotted keys)
       "baseline_overrides": {}, "structure_overrides": {},
       "input": "GloVe 50d",                    // a label for the report (several inputs, one figure)
+      "env": {"RRNN_BERT_MODEL": "..."},       // optional: environment variables of every run
       "folds": 5,                              // optional: k-fold cross-validation (dataset_reader.folds)
       "tuning": {"trials": 4, "space": {...}}, // optional: random search per point on the first fold
       "multi_objective": {                     // optional, see MultiObjectiveSpec
@@ -127,6 +128,7 @@ class SweepSpec:
     input: str = ""  # what the models read ("GloVe 50d", "MiniLM-L6"): a label for the report
     folds: Optional[int] = None  # k-fold cross-validation (the reader's `folds`); None: the plain split
     tuning: Optional[TuningSpec] = None
+    env: Dict[str, str] = field(default_factory=dict)  # environment of every run (RRNN_BERT_MODEL, ...)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "SweepSpec":

@@ -204,6 +204,13 @@ class Sweep:
         folds = {} if fold is None else {"dataset_reader.folds": self.spec.folds, "dataset_reader.fold": fold}
         return {**self.spec.overrides, **extra, **folds, **seed_overrides(seed)}
 
+    def _train(self, config: str, run_dir: str, overrides: Dict[str, Any], lam: Optional[float] = None) -> RunResult:
+        """One run with the spec's environment (and the group-lasso strength, for structure learning)."""
+        env = dict(self.spec.env)
+        if lam is not None:
+            env["RRNN_LAMBDA"] = repr(lam)
+        return train(config, run_dir, overrides, env=env, threads=self.threads)
+
     def _run_dir(self, point: Point) -> str:
         if point.kind == TUNE:
             return os.path.join(self.sweep_dir, "tuning", point.dataset, point.name, f"trial_{point.trial}")
@@ -223,7 +230,7 @@ class Sweep:
             result = read_run_result(settings["serialization_dir"])
         else:
             overrides = {**self._overrides(BASELINE, point.seed, point.fold), **_params(settings)}
-            result = train(self._baseline_config(point), self._run_dir(point), overrides, threads=self.threads)
+            result = self._train(self._baseline_config(point), self._run_dir(point), overrides)
         return {**_result_attrs(result), **_tuning_attrs(settings)}
 
     def _search_dir(self, dataset: str, target: float) -> str:
@@ -235,7 +242,8 @@ class Sweep:
             max_tries=self.spec.max_tries,
         )
         config = self.spec.structure_config.format(dataset=point.dataset)
-        runner = config_runner(config, self._overrides(SEARCH, point.seed, point.fold), threads=self.threads)
+        runner = config_runner(config, self._overrides(SEARCH, point.seed, point.fold), threads=self.threads,
+                               env=self.spec.env)
         outcome = run_search(search, self._search_dir(point.dataset, point.target), runner, self.progress)
         if outcome.lambda_ is None:
             raise ValueError(f"search for {point.key} ran no try ({outcome.reason})")
@@ -249,13 +257,13 @@ class Sweep:
     def _run_tuning_trial(self, point: Point, done: Dict[str, FrozenTrial]) -> Dict[str, Any]:
         params = self.spec.tuning.sample(point.dataset, point.name, point.trial)
         if point.target is None:
-            kind, config, env = BASELINE, self._baseline_config(point), None
+            kind, config, lam = BASELINE, self._baseline_config(point), None
         else:
             lam = done[self._search_key(point)].user_attrs["lambda"]
-            kind, config, env = LEARNED, self.spec.structure_config.format(dataset=point.dataset), {"RRNN_LAMBDA": repr(lam)}
+            kind, config = LEARNED, self.spec.structure_config.format(dataset=point.dataset)
         overrides = {**self._overrides(kind, point.seed, point.fold), **params}
         try:
-            result = train(config, self._run_dir(point), overrides, env=env, threads=self.threads)
+            result = self._train(config, self._run_dir(point), overrides, lam)
             attrs = _result_attrs(result)
         except (RunFailed, ValueError) as error:
             attrs = {"failed": True, "error": str(error)[-2000:], "serialization_dir": self._run_dir(point)}
@@ -292,8 +300,7 @@ class Sweep:
         else:
             config = self.spec.structure_config.format(dataset=point.dataset)
             overrides = {**self._overrides(LEARNED, point.seed, point.fold), **_params(settings)}
-            result = train(config, self._run_dir(point), overrides, env={"RRNN_LAMBDA": repr(lam)},
-                           threads=self.threads)
+            result = self._train(config, self._run_dir(point), overrides, lam)
         attrs = _result_attrs(result)
         attrs["lambda"] = lam
         attrs["found"] = search_trial.user_attrs.get("found")
@@ -356,9 +363,8 @@ class Sweep:
         moo = self.spec.multi_objective
         overrides = self._overrides(LEARNED, moo.seed)
         overrides.update({k: v for k, v in params.items() if k != "lambda"})
-        env = {"RRNN_LAMBDA": repr(params["lambda"])} if "lambda" in params else {}
         config = self.spec.structure_config.format(dataset=dataset)
-        return train(config, run_dir, overrides, env=env, threads=self.threads)
+        return self._train(config, run_dir, overrides, params.get("lambda"))
 
 
 # ----- helpers ----------------------------------------------------------------------------------

@@ -184,6 +184,7 @@ class RationalRnnLayers(torch.nn.Module):
         output_dim), zero at padding."""
         if mask is not None:
             mask = mask.bool()
+        check_finite_input(tokens, mask)
         x = tokens if self._input_dropout is None else self._input_dropout(tokens)
         for depth, directions in enumerate(self.layers):
             top = depth == len(self.layers) - 1
@@ -239,7 +240,8 @@ class RationalRnnLayers(torch.nn.Module):
 
     def config(self) -> Dict:
         """The constructor arguments that rebuild this encoder's shape (for pruned configs)."""
-        one = len(self.layers) == 1 and not self._bidirectional
+        # a fully pruned encoder keeps the explicit form, which allows directions without WFSAs
+        one = len(self.layers) == 1 and not self._bidirectional and self.num_wfsas > 0
         shape = {"wfsa_lengths": self.wfsa_lengths} if one else {"layer_wfsa_lengths": self.structure}
         return {"input_dim": self._input_dim, "num_layers": len(self.layers),
                 "bidirectional": self._bidirectional, **shape}
@@ -268,6 +270,11 @@ def _structure(wfsa_lengths, layer_wfsa_lengths, num_layers: int, num_directions
         raise ConfigurationError("rational_rnn needs exactly one of wfsa_lengths and layer_wfsa_lengths")
     if wfsa_lengths is not None:
         lengths = expand_wfsa_lengths(wfsa_lengths)
+        if not lengths:
+            raise ConfigurationError(
+                f"rational_rnn: wfsa_lengths {wfsa_lengths!r} gives no WFSA; an encoder needs at least one "
+                "(e.g. {\"1\": 6, \"2\": 6})"
+            )
         return [[list(lengths) for _ in range(num_directions)] for _ in range(num_layers)]
     structure = [[expand_wfsa_lengths(n) for n in layer] for layer in layer_wfsa_lengths]
     if len(structure) != num_layers or any(len(layer) != num_directions for layer in structure):
@@ -291,6 +298,30 @@ class RationalRnnEncoder(RationalRnnLayers, Seq2VecEncoder):
 
     def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.encode(tokens, mask, all_steps=False)
+
+
+class NonFiniteInputError(ValueError):
+    """The encoder was given NaN or infinite input values (broken embeddings or features)."""
+
+
+def check_finite_input(tokens: torch.Tensor, mask: Optional[torch.Tensor]) -> None:
+    """Refuse NaN/inf in the real (unmasked) input positions, naming where the first one is.
+
+    Without this a NaN in a feature file would spread through the recurrence into every weight
+    while the run reports whatever the loss computation makes of it; failing here names the cause.
+    """
+    finite = torch.isfinite(tokens).all(dim=-1)
+    if mask is not None:
+        finite = finite | ~mask
+    if bool(finite.all()):
+        return
+    bad = (~finite).nonzero()
+    batch, step = (int(v) for v in bad[0])
+    raise NonFiniteInputError(
+        f"rational_rnn: {len(bad)} input vectors contain NaN or infinite values (the first: batch item "
+        f"{batch}, token {step}); the embeddings or contextual features feeding the encoder are broken "
+        "(a corrupted pretrained or feature file?)"
+    )
 
 
 @Seq2SeqEncoder.register("rational_rnn")

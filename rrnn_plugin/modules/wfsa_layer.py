@@ -31,15 +31,21 @@ def row_group_norms(matrix: torch.Tensor) -> torch.Tensor:
 
 def expand_wfsa_lengths(wfsa_lengths: Union[Dict[str, int], Sequence[int]]) -> List[int]:
     """`{"1": 6, "4": 2}` -> `[1]*6 + [4]*2`; a list is taken as given (one length per WFSA)."""
-    if isinstance(wfsa_lengths, dict):
-        lengths: List[int] = []
-        for key in sorted(wfsa_lengths, key=lambda k: int(k)):
-            count = wfsa_lengths[key]
-            if int(count) < 0:
-                raise ConfigurationError(f"wfsa_lengths: count for length {key} is negative: {count}")
-            lengths.extend([int(key)] * int(count))
-    else:
-        lengths = [int(n) for n in wfsa_lengths]
+    try:
+        if isinstance(wfsa_lengths, dict):
+            lengths: List[int] = []
+            for key in sorted(wfsa_lengths, key=lambda k: int(k)):
+                count = wfsa_lengths[key]
+                if int(count) < 0:
+                    raise ConfigurationError(f"wfsa_lengths: count for length {key} is negative: {count}")
+                lengths.extend([int(key)] * int(count))
+        else:
+            lengths = [int(n) for n in wfsa_lengths]
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(
+            f"wfsa_lengths must map lengths to counts ({{\"1\": 6, \"4\": 2}}) or list lengths ([1, 4]), "
+            f"got {wfsa_lengths!r} ({error})"
+        ) from None
     if any(n < 1 for n in lengths):
         raise ConfigurationError(f"wfsa_lengths: every WFSA needs at least one transition, got {lengths}")
     return lengths
@@ -161,8 +167,11 @@ class WfsaLayer(torch.nn.Module):
             return tokens.new_zeros(*shape, 0)
         final_states, states = self.state_scores(tokens, mask, return_all=all_steps)
         scores = self._semiring.sum_states(states if all_steps else final_states)
-        # max-plus: before the first real token there is no path at all (-inf); report 0 instead.
-        return torch.where(torch.isfinite(scores), scores, torch.zeros_like(scores))
+        if self._semiring.zero == float("-inf"):
+            # max-plus: before the first real token there is no path at all (-inf, the semiring's
+            # zero); report 0 there.  Only that: a NaN or +inf from broken inputs must surface.
+            scores = scores.masked_fill(scores == float("-inf"), 0.0)
+        return scores
 
     # ----- structure (group lasso and pruning) ----------------------------------------------
     def state_group_norms(self) -> torch.Tensor:

@@ -14,10 +14,13 @@ It is plain subgradient descent (the authors found proximal updates unstable): a
 the subgradient used is 0 (`row_group_norms` gives 0, not NaN, there), so a state that
 reached exactly zero stays finite and simply stops being pushed.
 """
+import math
+import os
 import re
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.models import Model
 from allennlp.nn.regularizers import Regularizer, RegularizerApplicator
 
@@ -34,7 +37,13 @@ class StateGroupLasso(Regularizer):
     """
 
     def __init__(self, alpha: float = 0.01) -> None:
-        self.alpha = alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
+            source = " (from the environment variable RRNN_LAMBDA)" if _from_env(alpha) else ""
+            raise ConfigurationError(
+                f"state_group_lasso: alpha (the group-lasso strength lambda) must be a finite number >= 0, "
+                f"got {alpha!r}{source}"
+            )
+        self.alpha = float(alpha)
 
     def __call__(self, parameter: torch.Tensor) -> torch.Tensor:
         if parameter.dim() != 2:
@@ -45,6 +54,14 @@ class StateGroupLasso(Regularizer):
                 "'.*state_params'."
             )
         return self.alpha * row_group_norms(parameter).sum()
+
+
+def _from_env(alpha: Any) -> bool:
+    """Whether RRNN_LAMBDA holds this value (the structure-learning configs read lambda from it)."""
+    try:
+        return float(os.environ.get("RRNN_LAMBDA", "")) == float(alpha)
+    except (TypeError, ValueError):
+        return False
 
 
 def _regexes(model: Model) -> List:

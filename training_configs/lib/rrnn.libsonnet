@@ -29,7 +29,12 @@ local structures = {
 
   // An ext var (AllenNLP passes the environment), or `default` when it is '' (unset).
   env_string(name, default):: local value = std.extVar(name); if value == '' then default else value,
-  env_number(name, default):: local value = std.extVar(name); if value == '' then default else std.parseJson(value),
+  env_number(name, default):: (
+    local value = std.extVar(name);
+    if value == '' then default
+    else if std.all([std.member('0123456789.eE+-', c) for c in std.stringChars(value)]) then std.parseJson(value)
+    else error 'environment variable ' + name + ' must be a number (e.g. 2e-4), got "' + value + '"'
+  ),
 
   // Hyperparameters shared by the GloVe configs (override any key per config).
   defaults:: {

@@ -1,0 +1,4 @@
+// Paper baseline, BERT setting, on Blitzer books (no regularization): 12 WFSAs of 1 transition (12 transitions),
+// over frozen contextual features (sum of the last 4 layers, one WordPiece per step).
+local bert = import '../lib/bert.libsonnet';
+bert.baseline('books', bert.structures['1'])

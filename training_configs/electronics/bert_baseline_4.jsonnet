@@ -1,0 +1,4 @@
+// Paper baseline, BERT setting, on Blitzer electronics (no regularization): 12 WFSAs of 4 transitions (48 transitions),
+// over frozen contextual features (sum of the last 4 layers, one WordPiece per step).
+local bert = import '../lib/bert.libsonnet';
+bert.baseline('electronics', bert.structures['4'])
