@@ -267,8 +267,10 @@ def test_folds_and_tuning_choose_and_reuse_settings(tmp_path, monkeypatch):
         calls.append((serialization_dir, overrides))
         assert (env or {}).get("RRNN_BERT_DIM") == "32"  # the spec's environment reaches every run
         lr = overrides.get("trainer.optimizer.lr", 0.03)
-        if lr > 0.05:
-            raise RunFailed("diverged")  # some sampled settings do not train
+        if lr > 0.05:  # some sampled settings diverge after an epoch
+            os.makedirs(serialization_dir)
+            Path(serialization_dir, "metrics_epoch_0.json").write_text("{}")
+            raise RunFailed("diverged")
         lam = float((env or {}).get("RRNN_LAMBDA", 0))
         metrics = {"best_validation_accuracy": 0.7 + lr, "test_accuracy": 0.75, "test_transitions": 24}
         if lam:

@@ -354,8 +354,8 @@ def test_structure_learning_configs(dataset, monkeypatch):
     assert config["model"]["text_field_embedder"]["token_embedders"]["tokens"]["pretrained_file"]
     (regex, regularizer), = config["model"]["regularizer"]["regexes"]
     assert regex == ".*state_params" and regularizer["type"] == "state_group_lasso"
-    callback, = config["trainer"]["callbacks"]
-    assert callback["type"] == "prune_and_finetune"
+    callback, check = config["trainer"]["callbacks"]
+    assert callback["type"] == "prune_and_finetune" and check["type"] == "check_labels"
     assert config["trainer"]["num_epochs"] == callback["structure_epochs"] + callback["finetune_epochs"]
     assert "learning_rate_scheduler" not in config["trainer"]
     monkeypatch.setenv("RRNN_LAMBDA", "2.5e-4")

@@ -22,7 +22,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 
-from rrnn_plugin.dataset_readers.sentiment_reader import DataFormatError, SentimentReader
+from rrnn_plugin.dataset_readers.sentiment_reader import (
+    DataFormatError, EmptyDataError, SentimentReader, check_split_labels,
+)
 from rrnn_plugin.dataset_readers.splits import SPLIT_ALIASES, SPLITS, assign_splits, check_folds, check_fractions
 
 logger = logging.getLogger(__name__)
@@ -409,7 +411,19 @@ class BlitzerReviewsReader(SentimentReader):
         return review.text
 
     def reviews(self, file_path: PathLike) -> List[Review]:
-        """The reviews `read(file_path)` makes instances of, in the same order."""
+        """The reviews `read(file_path)` makes instances of, in the same order.  An empty selection
+        is an error, and so are labels a split cannot learn from (`check_split_labels`)."""
+        selected = self._select(file_path)
+        if not selected:
+            raise EmptyDataError(f"{file_path}: no reviews (empty .review files, or an empty split)")
+        data_dir, split = parse_data_path(file_path)
+        if split is not None:
+            train = selected if split == "train" else self._select(f"{data_dir}#train")
+            check_split_labels(str(file_path), split, [r.label for r in selected], [r.label for r in train],
+                               [(r.path, r.line) for r in selected])
+        return selected
+
+    def _select(self, file_path: PathLike) -> List[Review]:
         return select_reviews(
             file_path, self._split_fractions, self._seed, self._drop_duplicates,
             self._folds, self._fold, self._validation_fraction,

@@ -3,7 +3,7 @@
 Every reader (Blitzer pseudo-XML, the authors' TSV) and the predictor go through
 `SentimentReader.text_to_instance`, so training and serving see exactly the same tokens.
 """
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 import os
 
 from allennlp.common.checks import ConfigurationError
@@ -31,6 +31,33 @@ class DataFormatError(ValueError):
         # The default pickling re-calls __init__ with the formatted message only; data-loader
         # worker processes may need to send this error back to the main process.
         return (type(self), (self.path, self.line, self.problem))
+
+
+class EmptyDataError(ValueError):
+    """A data path that selects no document at all (empty files, an empty split)."""
+
+
+def check_split_labels(
+    data_path: str, split: Optional[str], labels: Sequence[str], train_labels: Sequence[str],
+    where: Sequence[Tuple[str, int]],
+) -> None:
+    """The label checks a reader can make when it knows the split it reads (`<data>#<split>`).
+
+    Training data needs two labels at least; a validation or test label that training never has
+    would get an output the model never learns, and every document of it is misclassified in
+    silence.  `where` gives (file, line) of each document, for the message.
+    """
+    if split == "train":
+        distinct = sorted(set(labels))
+        if len(distinct) < 2:
+            raise DataFormatError(where[0][0], where[0][1], f"the training data {data_path} has only one label "
+                                  f"({distinct[0]!r}); a classifier needs at least two")
+    elif split in ("validation", "test"):
+        known = set(train_labels)
+        for label, (path, line) in zip(labels, where):
+            if label not in known:
+                raise DataFormatError(path, line, f"label {label!r} (in {data_path}) never occurs in the training "
+                                      f"part, whose labels are {sorted(known)}")
 
 
 class SentimentReader(DatasetReader):

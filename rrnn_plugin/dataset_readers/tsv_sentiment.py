@@ -8,7 +8,9 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.data import DatasetReader, Instance
 
-from rrnn_plugin.dataset_readers.sentiment_reader import DataFormatError, SentimentReader
+from rrnn_plugin.dataset_readers.sentiment_reader import (
+    DataFormatError, EmptyDataError, SentimentReader, check_split_labels,
+)
 from rrnn_plugin.dataset_readers.splits import SPLIT_ALIASES, assign_splits, check_folds
 
 logger = logging.getLogger(__name__)
@@ -27,11 +29,17 @@ def decode_text_file(path: Union[str, os.PathLike]) -> str:
         return data.decode("latin-1")
 
 
+MAX_LABEL_LENGTH = 40  # a longer first column (or one with spaces) is text, not a label
+
+
 def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, str]]:
     """Yield `(line number, label, text)` for each non-blank line; `DataFormatError` on bad lines."""
     # split("\n") rather than splitlines(): the latter also splits on \x0b, \x1c, \x85, ...
     # which would shift the line numbers in error messages away from what editors show.
-    for number, line in enumerate(decode_text_file(path).split("\n"), start=1):
+    content = decode_text_file(path)
+    if "\n" not in content and "\r" in content:  # old Mac line endings (CR only)
+        content = content.replace("\r", "\n")
+    for number, line in enumerate(content.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
             continue
@@ -43,6 +51,9 @@ def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, st
             raise DataFormatError(path, number, "empty label before the tab")
         if not text:
             raise DataFormatError(path, number, "empty text after the tab")
+        if len(label.split()) > 1 or len(label) > MAX_LABEL_LENGTH:
+            raise DataFormatError(path, number, f"the label {label[:40]!r} looks like text: expected "
+                                  "label<TAB>text (are the columns swapped?)")
         yield number, label, text
 
 
@@ -108,11 +119,19 @@ class TsvSentimentReader(SentimentReader):
         local = cached_path(path)
         name = Path(path).name
         rows = [(f"{name}:{line}", line, label, text) for line, label, text in read_tsv_lines(local)]
+        if not rows:
+            raise EmptyDataError(f"{path}: no documents (the file is empty or has only blank lines)")
         if split is None:
             return rows
         parts = assign_splits([(label,) for _, _, label, _ in rows], seed=self._seed, folds=self._folds,
                               fold=self._fold, validation_fraction=self._validation_fraction)
-        return [row for row, part in zip(rows, parts) if part == split]
+        selected = [row for row, part in zip(rows, parts) if part == split]
+        if not selected:
+            raise EmptyDataError(f"{file_path}: no documents in this part (too few lines for {self._folds} folds?)")
+        train = [row for row, part in zip(rows, parts) if part == "train"]
+        check_split_labels(str(file_path), split, [r[2] for r in selected], [r[2] for r in train],
+                           [(path, r[1]) for r in selected])
+        return selected
 
     def example_ids(self, file_path: Union[str, os.PathLike]) -> List[str]:
         """Stable ids of the instances `read(file_path)` gives, in order."""

@@ -266,6 +266,9 @@ class Sweep:
             result = self._train(config, self._run_dir(point), overrides, lam)
             attrs = _result_attrs(result)
         except (RunFailed, ValueError) as error:
+            if not _trained(self._run_dir(point)):
+                raise  # it never trained (a broken config, a missing file): a fault, retried next time
+            # it trained and then failed (diverged to NaN, ...): an outcome of these settings
             attrs = {"failed": True, "error": str(error)[-2000:], "serialization_dir": self._run_dir(point)}
         return {**attrs, "tuning_trial": point.trial, "hyperparameters": params}
 
@@ -374,6 +377,11 @@ def _point_attrs(point: Point) -> Dict[str, Any]:
         if getattr(point, name) is not None:
             attrs[name] = getattr(point, name)
     return attrs
+
+
+def _trained(run_dir: str) -> bool:
+    """Whether a run finished at least one epoch (AllenNLP writes metrics_epoch_N.json after each)."""
+    return os.path.isdir(run_dir) and any(name.startswith("metrics_epoch_") for name in os.listdir(run_dir))
 
 
 def _params(settings: Optional[Dict[str, Any]]) -> Dict[str, Any]:

@@ -11,6 +11,7 @@ from rrnn_plugin.training.pruning import (
     structure_report,
 )
 from rrnn_plugin.training.prune_and_finetune import PruneAndFinetuneCallback
+from rrnn_plugin.training.check_labels import CheckLabels
 
 __all__ = [
     "StateGroupLasso",
@@ -24,4 +25,5 @@ __all__ = [
     "pruned_config",
     "structure_report",
     "PruneAndFinetuneCallback",
+    "CheckLabels",
 ]

@@ -76,7 +76,7 @@ local structures = {
     rrnn.baseline(dataset, lengths, hp) + {
       dataset_reader: $.reader(hp),
       model+: { text_field_embedder: $.embedder(hp) },
-      trainer+: { callbacks: [{ type: 'precompute_contextual_features' }] },
+      trainer+: { callbacks+: [{ type: 'precompute_contextual_features' }] },
     }
   ),
 

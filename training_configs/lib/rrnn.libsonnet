@@ -136,6 +136,7 @@ local structures = {
     grad_clipping: hp.grad_clipping,
     validation_metric: '+accuracy',
     cuda_device: -1,
+    callbacks: [{ type: 'check_labels' }],  // two labels at least, no validation label unseen in training
   },
 
   // A full config: classifier with `lengths` WFSAs on `dataset` (a domain folder name under
@@ -238,14 +239,15 @@ local structures = {
   // Any config whose model pruning supports (basic_classifier / rational_classifier with
   // rational_rnn encoders, stacked or bidirectional, or simple_tagger with a rational_rnn encoder)
   // + group lasso `lambda` (one group per state of every layer and direction) + the
-  // prune_and_finetune callback (appended to the config's own callbacks); `hp` must hold
+  // prune_and_finetune callback (before the config's own callbacks); `hp` must hold
   // `structure_defaults`' keys.
   with_structure_learning(config, lambda, hp):: config + {
     model+: { regularizer: $.group_lasso(lambda) },
     trainer+: {
       num_epochs: hp.structure_epochs + hp.finetune_epochs,
       patience:: null,  // early stopping happens in phase 2 only, with finetune_patience
-      callbacks+: [{
+      // first, so that `trainer.callbacks.0.*` overrides (sweep specs, tests) address it
+      callbacks: [{
         type: 'prune_and_finetune',
         structure_epochs: hp.structure_epochs,
         finetune_epochs: hp.finetune_epochs,
@@ -253,7 +255,7 @@ local structures = {
         eps: hp.eps,
         finetune_optimizer: { type: 'adam', lr: hp.finetune_lr },
         finetune_learning_rate_scheduler: $.finetune_scheduler(hp),
-      }],
+      }] + (if 'callbacks' in super then super.callbacks else []),
     },
   },
 
