@@ -9,9 +9,16 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
 2. torch >= 2.6 loads checkpoints with `weights_only=True`.  AllenNLP's training state holds metric
    values (metric tracker, callback states) that can be numpy scalars, which torch then refuses,
    so `allennlp train --recover` fails.  We allow-list exactly the numpy scalar types.
+3. Model archives are untrusted input, and AllenNLP extracts them with a bare `extractall`
+   (`allennlp.models.archival.extracted_archive`), which follows absolute paths, `..` and links out
+   of the target.  We make Python's own safe filter (`tarfile.data_filter`, PEP 706: no absolute
+   paths, no `..`, no links or devices out of the destination) the default of every tar extraction
+   in the process, so `predict`, `evaluate`, `rrnn-visualize`, `rrnn-draw-structure` and configs
+   that load a model `from_archive` all refuse such archives (`tarfile.FilterError`).
 (The missing-torchvision problem happens before any plugin is imported; `rrnn_plugin_shim.py`
 handles it.)
 """
+import tarfile
 from typing import List, Union
 
 import numpy
@@ -67,3 +74,7 @@ torch.serialization.add_safe_globals(
         numpy.dtypes.Int64DType,
     ]
 )
+
+# Safe extraction of model archives (item 3 above); Python >= 3.11.4 has the filters.
+if hasattr(tarfile, "data_filter"):
+    tarfile.TarFile.extraction_filter = staticmethod(tarfile.data_filter)

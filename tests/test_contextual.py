@@ -414,3 +414,35 @@ def test_usable_positions(tmp_path):
                                             "pad_token_id": 1}) == 512
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 256}))
     assert usable_positions(str(tmp_path), {"max_position_embeddings": 512, "model_type": "bert"}) == 256
+
+
+def test_corrupt_stored_features_are_recomputed_not_returned(tmp_path, caplog):
+    cache = FeatureCache(tmp_path, {"s": 1}, dim=3, dtype="float32")
+    good, bad = np.ones((2, 3), dtype=np.float32), np.full((4, 3), 2.0, dtype=np.float32)
+    cache.put("a" * 64, good)
+    cache.put("b" * 64, bad)
+    cache.close()
+    (part,) = cache.folder.glob("part-*.h5")
+    with h5py.File(part, "r+") as handle:  # flip stored values behind the cache's back
+        handle["features"][3, 1] = np.nan
+        handle["features"][0, 0] = 5.0
+    reader = FeatureCache(tmp_path, {"s": 1}, dim=3, dtype="float32")
+    assert reader.get_many(["a" * 64, "b" * 64]) == {}  # both fail: checksum (a), NaN (b)
+    assert "corrupt" in caplog.text and "a" * 64 not in reader and "b" * 64 not in reader
+    reader.put("a" * 64, good)  # recomputed features are stored again and read back
+    reader.flush()
+    np.testing.assert_array_equal(reader.get_many(["a" * 64])["a" * 64], good)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        reader.put("c" * 64, np.array([[np.inf, 0, 0]], dtype=np.float32))
+
+
+def test_an_unwritable_cache_fails_before_computing(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    cache = FeatureCache(blocker, {"s": 1}, dim=3)
+    with pytest.raises(OSError, match="not writable"):
+        cache.check_writable(10, 100)
+    roomy = FeatureCache(tmp_path / "ok", {"s": 1}, dim=3)
+    roomy.check_writable(10, 100)
+    with pytest.raises(OSError, match="MB free"):
+        roomy.check_writable(1, 10 ** 15)  # a petabyte of rows

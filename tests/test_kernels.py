@@ -11,6 +11,7 @@ import os
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -458,3 +459,30 @@ def test_cuda_encoder_matches_cpu():
     torch.testing.assert_close(got[0].cpu(), want[0], rtol=1e-10, atol=1e-12)
     for g, w in zip(got[1], want[1]):
         torch.testing.assert_close(g.cpu(), w, rtol=1e-9, atol=1e-12)
+
+
+def test_a_truncated_library_is_detected_before_loading(tmp_path, monkeypatch):
+    """Loading a truncated .so would kill the process (SIGBUS); it must be refused, with the reason,
+    and the PyTorch path used."""
+    import importlib.util
+
+    built = importlib.util.find_spec(_loader.MODULES["cpu"]).origin
+    package = tmp_path / "brokenkernels"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    data = Path(built).read_bytes()
+    (package / Path(built).name).write_bytes(data[: len(data) // 2])
+    (package / "_notelf.cpython-311-x86_64-linux-gnu.so").write_bytes(b"not a library at all" * 10)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = "brokenkernels." + Path(built).name.split(".")[0]
+    assert "truncated" in _loader._file_problem(name)
+    assert "not a 64-bit" in _loader._file_problem("brokenkernels._notelf")
+    assert _loader._file_problem(_loader.MODULES["cpu"]) is None or _loader.MODULES["cpu"] in sys.modules
+    monkeypatch.setitem(_loader.MODULES, "cpu", name)
+    _loader.reset()
+    try:
+        module, reason = _loader.load("cpu")
+        assert module is None and "truncated" in reason
+    finally:
+        monkeypatch.undo()
+        _loader.reset()

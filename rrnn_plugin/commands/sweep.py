@@ -53,3 +53,7 @@ def _run(args: argparse.Namespace) -> None:
         if left is None or left > 0:
             ran += sweep.run_multi_objective(max_trials=left)
     print(f"[sweep] ran {ran} trials in this session")
+    if sweep.failed_points:
+        raise SystemExit(f"[sweep] {len(sweep.failed_points)} trials failed in this session (their logs are next "
+                         f"to their run folders; re-running the command retries them): "
+                         f"{', '.join(sorted(sweep.failed_points)[:10])}")

@@ -16,8 +16,13 @@ they need no lock; a document both computed is stored twice (the oldest part win
 Each part records the settings hash, width and dtype, and is checked when opened; a part that
 cannot be read is skipped with a warning (its documents are recomputed).
 
-Part file datasets: `keys` (S64, hex sha256), `offsets` (int64), `lengths` (int32) and `features`
-(rows x dim, the stored dtype); a document is `features[offset : offset + length]`.
+Part file datasets: `keys` (S64, hex sha256), `offsets` (int64), `lengths` (int32), `crc32`
+(uint32, of each document's stored bytes) and `features` (rows x dim, the stored dtype); a document
+is `features[offset : offset + length]`.  Reading verifies each document once per process: its
+CRC-32 (parts written before checksums existed: that every value is finite); a document that fails
+is logged, dropped from the index and recomputed, never returned.  Before computing anything, the
+cache checks that its folder can be written and has room (`check_writable`), so a read-only or full
+disk fails before minutes of transformer work, not after.
 """
 import atexit
 import hashlib
@@ -27,7 +32,9 @@ import os
 from pathlib import Path
 import re
 import secrets
+import shutil
 import time
+import zlib
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 import weakref
 
@@ -112,6 +119,8 @@ class FeatureCache:
         self._index: Dict[str, Tuple[str, int, int]] = {}  # key -> (part name, offset, length)
         self._buffer: Dict[str, np.ndarray] = {}
         self._scanned = False
+        self._verified: set = set()  # keys whose stored features passed the check in this process
+        self._rejected: set = set()  # (part, key) entries that failed it: never read again
         _OPEN_CACHES.add(self)
 
     # ----- reading -----------------------------------------------------------------------------
@@ -137,7 +146,9 @@ class FeatureCache:
                 continue
             self._files[name] = handle
             for key, offset, length in zip(keys, offsets, lengths):
-                self._index.setdefault(key.decode("ascii"), (name, int(offset), int(length)))
+                key = key.decode("ascii")
+                if (name, key) not in self._rejected:
+                    self._index.setdefault(key, (name, int(offset), int(length)))
 
     def _check_part(self, handle: h5py.File) -> None:
         if handle.attrs.get("settings_sha256") != self.hash:
@@ -168,17 +179,63 @@ class FeatureCache:
             if key in self._buffer:
                 found[key] = self._buffer[key]
             elif key in self._index:
-                name, offset, length = self._index[key]
-                found[key] = self._files[name]["features"][offset : offset + length]
+                features = self._read_verified(key)
+                if features is not None:
+                    found[key] = features
         return found
 
+    def _read_verified(self, key: str) -> Optional[np.ndarray]:
+        """A stored document's features, or None (and the entry forgotten) if they are corrupt."""
+        name, offset, length = self._index[key]
+        handle = self._files[name]
+        features = handle["features"][offset : offset + length]
+        if key in self._verified:
+            return features
+        if "crc32" in handle:
+            position = int(np.searchsorted(handle["offsets"][()], offset))
+            ok = zlib.crc32(np.ascontiguousarray(features).tobytes()) == int(handle["crc32"][position])
+            problem = "checksum mismatch"
+        else:  # a part written before checksums existed
+            ok = bool(np.isfinite(features).all())
+            problem = "non-finite values"
+        if ok and not np.isfinite(features).all():
+            ok, problem = False, "non-finite values"
+        if not ok:
+            logger.warning("%s: stored features of document %s are corrupt (%s); computing them again",
+                           self.folder / name, key[:12], problem)
+            self._rejected.add((name, key))
+            del self._index[key]
+            return None
+        self._verified.add(key)
+        return features
+
     # ----- writing -----------------------------------------------------------------------------
+    def check_writable(self, documents: int = 0, rows: int = 0) -> None:
+        """Fail now, with the reason, if features cannot be stored: the folder cannot be created or
+        written, or its disk has less free space than `rows` feature rows (of `documents`) need."""
+        try:
+            self._ensure_folder()
+            probe = self.folder / f".write-test-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            probe.write_bytes(b"x")
+            probe.unlink()
+        except OSError as error:
+            raise OSError(f"feature cache {self.folder} is not writable ({error.strerror or error}); set "
+                          f"{CACHE_ENV} to a writable folder") from None
+        needed = rows * self.dim * self.dtype.itemsize + documents * 200
+        free = shutil.disk_usage(self.folder).free
+        if needed and free < needed * 1.1:
+            raise OSError(f"feature cache {self.folder}: {needed / 1e6:.0f} MB of features to store but only "
+                          f"{free / 1e6:.0f} MB free on its disk; free space or set {CACHE_ENV} elsewhere")
+
     def put(self, key: str, features: np.ndarray) -> np.ndarray:
         """Store a document's features; returns them as stored (cast to the stored dtype), which is
         exactly what every later read returns."""
         features = np.ascontiguousarray(features, dtype=self.dtype)
         if features.ndim != 2 or features.shape[1] != self.dim:
             raise ValueError(f"features must be (length, {self.dim}), got {features.shape}")
+        if not np.isfinite(features).all():
+            raise ValueError(f"features of document {key[:12]} contain NaN or infinite values (in {self.dtype}): "
+                             "refusing to store them")
         self._buffer[key] = features
         if len(self._buffer) >= self.flush_documents:
             self.flush()
@@ -227,8 +284,12 @@ class FeatureCache:
                 handle.create_dataset("offsets", data=offsets)
                 handle.create_dataset("lengths", data=lengths)
                 features = handle.create_dataset("features", shape=(int(lengths.sum()), self.dim), dtype=self.dtype)
-                for (key, length), offset in zip(items, offsets):
-                    features[offset : offset + length] = fetch(key)
+                checksums = np.zeros(len(items), dtype=np.uint32)
+                for index, ((key, length), offset) in enumerate(zip(items, offsets)):
+                    rows = np.ascontiguousarray(fetch(key), dtype=self.dtype)
+                    features[offset : offset + length] = rows
+                    checksums[index] = zlib.crc32(rows.tobytes())
+                handle.create_dataset("crc32", data=checksums)
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.folder / name)
@@ -244,7 +305,8 @@ class FeatureCache:
         names = sorted(self._files)
         if len(names) < 2:
             return
-        keys = sorted(self._index, key=lambda k: (self._index[k][0], self._index[k][1]))
+        keys = [k for k in sorted(self._index, key=lambda k: (self._index[k][0], self._index[k][1]))
+                if self._read_verified(k) is not None]  # a corrupt document is not carried over
         merged = self._write_part(
             [(k, self._index[k][2]) for k in keys], lambda k: self.get_many([k], refresh_on_miss=False)[k]
         )

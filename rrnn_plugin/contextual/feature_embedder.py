@@ -176,6 +176,7 @@ class ContextualFeatureEmbedder(TokenEmbedder):
         )
         if not missing:
             return 0
+        cache.check_writable(len(missing), sum(len(ids) + 2 for _, ids in missing))
         before = dict(self.stats)
         bar = Tqdm.tqdm(total=len(missing), desc="contextual features", unit="doc", disable=not progress)
         for start in range(0, len(missing), group):
@@ -218,6 +219,8 @@ class ContextualFeatureEmbedder(TokenEmbedder):
             if key not in found:
                 missing.setdefault(key, ids)
         if missing:
+            if self.stats["computed_documents"] == 0:
+                self.cache.check_writable(len(missing), sum(len(ids) + 2 for ids in missing.values()))
             if len(missing) > 1 or self.stats["computed_documents"] == 0:
                 logger.info("Computing contextual features of %d uncached documents", len(missing))
             found.update(self._compute(list(missing.items())))

@@ -4,6 +4,7 @@ Every reader (Blitzer pseudo-XML, the authors' TSV) and the predictor go through
 `SentimentReader.text_to_instance`, so training and serving see exactly the same tokens.
 """
 from typing import Dict, Optional, Sequence, Tuple, Union
+import logging
 import os
 
 from allennlp.common.checks import ConfigurationError
@@ -11,7 +12,11 @@ from allennlp.data import DatasetReader, Instance, Token, TokenIndexer
 from allennlp.data.fields import Field, LabelField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 
-from rrnn_plugin.dataset_readers.text_cleaning import tokenize
+from rrnn_plugin.dataset_readers.text_cleaning import END_SYMBOL, START_SYMBOL, tokenize
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 5000
 
 
 class DataFormatError(ValueError):
@@ -79,8 +84,11 @@ class SentimentReader(DatasetReader):
         Kim (2014)-style cleaning, as the paper's authors did.
     add_boundary_tokens : `bool`, optional (default=`True`)
         Wrap every document in `<s>` ... `</s>`.
-    max_tokens : `int`, optional (default=`None`)
-        Keep at most this many words per document (before the boundary tokens).
+    max_tokens : `int`, optional (default=`DEFAULT_MAX_TOKENS`, 5,000)
+        Keep at most this many words per document (before the boundary tokens), with a warning
+        when a document is cut, so that one huge input cannot allocate gigabytes for its batch
+        (the longest Blitzer review has 3,378 words: the default never cuts that data).  `null`
+        keeps every word.
     """
 
     def __init__(
@@ -89,7 +97,7 @@ class SentimentReader(DatasetReader):
         lowercase: bool = True,
         clean: bool = True,
         add_boundary_tokens: bool = True,
-        max_tokens: Optional[int] = None,
+        max_tokens: Optional[int] = DEFAULT_MAX_TOKENS,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -102,16 +110,26 @@ class SentimentReader(DatasetReader):
         self._clean = clean
         self._add_boundary_tokens = add_boundary_tokens
         self._max_tokens = max_tokens
+        self._cut_documents = 0
 
     def tokenize(self, text: str) -> list:
         """The token strings this reader makes of `text` (for vocabulary filters and debugging)."""
-        return tokenize(
-            text,
-            lowercase=self._lowercase,
-            clean=self._clean,
-            add_boundary_tokens=self._add_boundary_tokens,
-            max_tokens=self._max_tokens,
-        )
+        words = tokenize(text, lowercase=self._lowercase, clean=self._clean, add_boundary_tokens=False)
+        if self._max_tokens is not None and len(words) > self._max_tokens:
+            self._cut_documents += 1
+            if self._cut_documents <= 3 or self._cut_documents % 1000 == 0:
+                logger.warning("a document of %d words was cut to max_tokens=%d (%d documents cut so far)",
+                               len(words), self._max_tokens, self._cut_documents)
+            words = words[: self._max_tokens]
+        if self._add_boundary_tokens:
+            words = [START_SYMBOL] + words + [END_SYMBOL]
+        return words
+
+    def is_cut(self, text: str) -> bool:
+        """Whether `max_tokens` cuts this text."""
+        if self._max_tokens is None:
+            return False
+        return len(tokenize(text, lowercase=False, clean=self._clean, add_boundary_tokens=False)) > self._max_tokens
 
     def text_to_instance(self, text: str, label: Optional[str] = None) -> Instance:  # type: ignore
         """Raw document text (and label, when known) -> `Instance`; also what predictors call."""

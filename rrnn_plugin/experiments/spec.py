@@ -39,9 +39,12 @@ is that point's (first fold, first seed) run, and the other folds and seeds reus
 import hashlib
 import math
 import random
+import re
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Union
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_+.-]+$")
 
 BASELINE = "baseline"
 SEARCH = "search"
@@ -141,6 +144,11 @@ class SweepSpec:
         tuning = data.pop("tuning", None)
         spec = cls(**data)
         spec.baselines = [str(b) for b in spec.baselines]
+        for what, names in (("name", [spec.name]), ("datasets", spec.datasets), ("baselines", spec.baselines)):
+            for name in names:
+                if not isinstance(name, str) or not _SAFE_NAME.match(name) or name in (".", ".."):
+                    raise ValueError(f"sweep spec {what}: {name!r} is not a plain name (letters, digits, '_', '-', "
+                                     "'+', '.'); names become folders under the sweep dir and must stay inside it")
         if spec.folds is not None and (not isinstance(spec.folds, int) or spec.folds < 2):
             raise ValueError(f"folds must be an integer >= 2 (or absent), got {spec.folds!r}")
         if tuning is not None:

@@ -90,6 +90,7 @@ class Sweep:
         self.storage = open_storage(storage or default_storage(sweep_dir))
         self.threads = threads
         self.progress = progress
+        self.failed_points: set = set()  # keys of grid points whose run failed in this worker
 
     def study(self, name: str, sampler: Optional[optuna.samplers.BaseSampler] = None) -> optuna.Study:
         study = optuna.create_study(
@@ -107,7 +108,7 @@ class Sweep:
             return 0
         study = self.study(grid_study_name(self.spec.name))
         ran = 0
-        failed_here: set = set()  # points that failed in this worker: not retried until restart
+        failed_here = self.failed_points  # points that failed in this worker: not retried until restart
         while max_trials is None or ran < max_trials:
             _fail_dead_trials(study)
             done, live = _grid_state(study)
@@ -343,6 +344,7 @@ class Sweep:
                     study.tell(trial, state=TrialState.FAIL)
                     self.progress(f"[moo] {dataset} trial {trial.number}: FAILED ({error})")
                     consecutive_failures += 1
+                    self.failed_points.add(f"{dataset}/moo/trial_{trial.number}")
                     ran += 1
                     continue
                 except BaseException:  # Ctrl-C: run these parameters again next time

@@ -2,7 +2,7 @@
 
 Why not fork the sweep worker itself: a process that has run torch code has started OpenMP's
 thread pool, and a child forked from it can hang in its first parallel operation.  The zygote is
-started once per worker (`python -m rrnn_plugin.experiments.zygote`), imports allennlp, torch and
+started once per worker (`serve` in a new interpreter), imports allennlp, torch and
 the plugin, parses the data files a trial will read, and never computes anything with torch; each
 trial is a fork of it, so a trial pays neither the imports (~5 s) nor the parsing, and still starts
 from a clean state that dies with it.
@@ -49,7 +49,7 @@ class Zygote:
     def _started(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "rrnn_plugin.experiments.zygote", str(os.getpid())],
+                [sys.executable, "-c", f"from rrnn_plugin.experiments.zygote import serve; serve({os.getpid()})"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
             )
         return self._process
@@ -171,6 +171,3 @@ def serve(worker: int) -> None:
         replies.write(json.dumps({"code": os.waitstatus_to_exitcode(status)}) + "\n")
         replies.flush()
 
-
-if __name__ == "__main__":
-    serve(int(sys.argv[1]))

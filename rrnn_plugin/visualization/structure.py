@@ -63,7 +63,19 @@ class Structure:
 
 
 def structure_from_json(data: Dict[str, Any], source: str = "") -> Structure:
-    """A `Structure` from either accepted schema (see the module docstring)."""
+    """A `Structure` from either accepted schema (see the module docstring); ValueError naming
+    `source` for anything else."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: not a learned structure (a JSON {type(data).__name__}, expected an object)")
+    try:
+        return _structure_from_dict(data, source)
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, ValueError) and str(error).startswith(f"{source}:"):
+            raise
+        raise ValueError(f"{source}: malformed learned structure ({type(error).__name__}: {error})") from None
+
+
+def _structure_from_dict(data: Dict[str, Any], source: str) -> Structure:
     eps = data.get("eps")
     if "wfsas" in data:
         wfsas = [
@@ -111,7 +123,12 @@ def find_structure_file(path: str) -> Optional[str]:
 
 def read_structure_file(path: str) -> Structure:
     with open(path) as f:
-        return structure_from_json(json.load(f), path)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}, line {error.lineno}: not valid JSON ({error.msg}); expected a "
+                             "learned_structure.json written by structure learning") from None
+    return structure_from_json(data, path)
 
 
 def structure_in_archive(archive_path: str) -> Optional[Structure]:
@@ -121,7 +138,11 @@ def structure_in_archive(archive_path: str) -> Optional[Structure]:
     with tarfile.open(archive_path) as archive:
         for member in archive.getmembers():
             if os.path.basename(member.name) == STRUCTURE_FILE and member.isfile():
-                data = json.load(archive.extractfile(member))
+                try:
+                    data = json.load(archive.extractfile(member))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{archive_path}:{member.name}, line {error.lineno}: not valid JSON "
+                                     f"({error.msg})") from None
                 return structure_from_json(data, f"{archive_path}:{member.name}")
     return None
 
