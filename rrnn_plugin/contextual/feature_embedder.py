@@ -70,6 +70,9 @@ class ContextualFeatureEmbedder(TokenEmbedder):
     normalize : `bool`, optional (default = `False`)
         L2-normalize every step vector (after pooling), as the GloVe rows are.  Applied when
         reading, so it shares the cache with unnormalized runs.
+    memory_mb : `int`, optional (default = `1024`)
+        Step vectors of up to this many MB of documents are kept in memory after their first use
+        (float32), so later epochs read neither the cache files nor normalize again.  0 disables.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class ContextualFeatureEmbedder(TokenEmbedder):
         embedding_dim: Optional[int] = None,
         batch_wordpieces: int = 4096,
         normalize: bool = False,
+        memory_mb: int = 1024,
     ) -> None:
         super().__init__()
         self._model_path = model_path or None
@@ -112,6 +116,10 @@ class ContextualFeatureEmbedder(TokenEmbedder):
         self._cache_dir = cache_dir
         self._batch_wordpieces = batch_wordpieces
         self._normalize = normalize
+        self._memory_mb = memory_mb
+        self._steps_memory: Dict = {}  # (document key, spans) -> step vectors (see `_remember`)
+        self._steps_memory_bytes = 0
+        self._last: Dict = {}
         self._cache: Optional[FeatureCache] = None
         self._featurizer: Optional[TransformerFeaturizer] = None
         self.stats: Dict[str, float] = dict(
@@ -156,6 +164,7 @@ class ContextualFeatureEmbedder(TokenEmbedder):
         state = self.__dict__.copy()
         state["_cache"] = None
         state["_featurizer"] = None
+        state["_steps_memory"], state["_steps_memory_bytes"], state["_last"] = {}, 0, {}
         return state
 
     # ----- features of whole documents ------------------------------------------------------------
@@ -241,16 +250,37 @@ class ContextualFeatureEmbedder(TokenEmbedder):
         ids = wordpiece_ids.detach().cpu().numpy()
         lengths = wordpiece_mask.sum(dim=1).tolist()
         documents = [ids[b, 1 : lengths[b] - 1] for b in range(len(lengths))]
-        features = self.document_features(documents)
         offsets_np = offsets.detach().cpu().numpy()
         steps = mask.sum(dim=1).tolist()
+        spans = [offsets_np[b, : steps[b]] for b in range(len(lengths))]
+        keys = [(document_key(doc), s.tobytes()) for doc, s in zip(documents, spans)]
+        missing = [b for b, key in enumerate(keys) if key not in self._steps_memory]
+        if missing:
+            features = self.document_features([documents[b] for b in missing])
+            for b, rows in zip(missing, features):
+                self._remember(keys[b], self._step_vectors(np.asarray(rows, dtype=np.float32), spans[b]))
         out = np.zeros((len(lengths), mask.shape[1], self.get_output_dim()), dtype=np.float32)
-        for b, rows in enumerate(features):
-            spans = offsets_np[b, : steps[b]]
-            out[b, : steps[b]] = self._pool(np.asarray(rows, dtype=np.float32), spans)
-        if self._normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+        for b, key in enumerate(keys):
+            out[b, : steps[b]] = self._steps_memory[key] if key in self._steps_memory else self._last[key]
+        self._last = {}
         return torch.from_numpy(out).to(device=wordpiece_ids.device)
+
+    def _step_vectors(self, rows: np.ndarray, spans: np.ndarray) -> np.ndarray:
+        """One document's step vectors: pooled, then (with `normalize`) L2-normalized per step."""
+        pooled = self._pool(rows, spans).astype(np.float32, copy=False)
+        if self._normalize:
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+        return pooled
+
+    def _remember(self, key, vectors: np.ndarray) -> None:
+        """Keep a document's step vectors in memory (every epoch reads every training document:
+        re-reading and re-normalizing them cost more than the model's forward and backward), up
+        to `memory_mb`; beyond that they are only used for the batch at hand."""
+        if self._steps_memory_bytes + vectors.nbytes <= self._memory_mb * 2 ** 20:
+            self._steps_memory[key] = vectors
+            self._steps_memory_bytes += vectors.nbytes
+        else:
+            self._last[key] = vectors
 
     def _pool(self, rows: np.ndarray, spans: np.ndarray) -> np.ndarray:
         """One vector per [start, end] span: the row itself for single WordPieces (exactly), else

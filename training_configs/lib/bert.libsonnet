@@ -40,6 +40,9 @@ local structures = {
     // 1e-4; normalized ones 86% at 5e-3 and 1e-2.  Applied when reading: the cache is shared.
     normalize: true,
     lr: 0.005,  // the top of the paper's BERT range (7e-5 .. 5e-3)
+    // One input dropout mask per document: elementwise dropout on (batch, WordPieces, 384+) inputs
+    // cost more than the whole rest of a training step on a CPU (docs/method.md).
+    input_dropout_per_document: true,
   },
 
   // Text as BERT wants it: no Kim cleaning (it deletes '.', which ends sentences), and no

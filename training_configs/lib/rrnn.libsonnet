@@ -77,9 +77,10 @@ local structures = {
   //   num_layers     stacked layers; layer l+1 reads layer l's scores at every token
   //   bidirectional  a second, backward set of `lengths` WFSAs in every layer (outputs concatenated)
   //   layer_dropout  dropout between layers (the encoder's `dropout`)
+  //   input_dropout_per_document  one input dropout mask per document (the BERT configs; fast on wide inputs)
   // Each is written into the JSON only when it differs from its default, so the single-layer
   // configs are exactly what they were before stacking existed.
-  encoder_defaults:: { num_layers: 1, bidirectional: false, layer_dropout: 0 },
+  encoder_defaults:: { num_layers: 1, bidirectional: false, layer_dropout: 0, input_dropout_per_document: false },
   encoder(lengths, hp):: (
     local e = $.encoder_defaults + hp;
     {
@@ -92,6 +93,7 @@ local structures = {
     + (if e.num_layers != 1 then { num_layers: e.num_layers } else {})
     + (if e.bidirectional then { bidirectional: true } else {})
     + (if e.layer_dropout != 0 then { dropout: e.layer_dropout } else {})
+    + (if e.input_dropout_per_document then { input_dropout_per_document: true } else {})
   ),
 
   // Number of WFSAs in `lengths` ({'1': 3, '4': 2} or a list of lengths).
