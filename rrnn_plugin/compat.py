@@ -15,14 +15,21 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
    paths, no `..`, no links or devices out of the destination) the default of every tar extraction
    in the process, so `predict`, `evaluate`, `rrnn-visualize`, `rrnn-draw-structure` and configs
    that load a model `from_archive` all refuse such archives (`tarfile.FilterError`).
+4. `allennlp train --recover` on a finished run compares the given config with the saved one first;
+   structure learning rewrites the saved config at its end (the pruned model's), so that comparison
+   crashed with a KeyError.  A finished run (metrics.json written) is now refused before it, with a
+   message that says so (the checkpointer, training/checkpointer.py, refuses it too).
 (The missing-torchvision problem happens before any plugin is imported; `rrnn_plugin_shim.py`
 handles it.)
 """
+import os
 import tarfile
 from typing import List, Union
 
 import numpy
 import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.training import util as training_util
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.learning_rate_schedulers.pytorch_lr_schedulers import (
     ReduceOnPlateauLearningRateScheduler,
@@ -78,3 +85,20 @@ torch.serialization.add_safe_globals(
 # Safe extraction of model archives (item 3 above); Python >= 3.11.4 has the filters.
 if hasattr(tarfile, "data_filter"):
     tarfile.TarFile.extraction_filter = staticmethod(tarfile.data_filter)
+
+
+def _refuse_recovering_a_finished_run(create_serialization_dir):
+    def wrapped(params, serialization_dir, recover, force):
+        if recover and not force and os.path.isfile(os.path.join(serialization_dir, "metrics.json")):
+            raise ConfigurationError(
+                f"{serialization_dir} holds a finished run (metrics.json is written): there is nothing to "
+                "recover.  Use --force to train it again, or another serialization dir."
+            )
+        return create_serialization_dir(params, serialization_dir, recover, force)
+
+    wrapped.__wrapped__ = create_serialization_dir
+    return wrapped
+
+
+if not hasattr(training_util.create_serialization_dir, "__wrapped__"):
+    training_util.create_serialization_dir = _refuse_recovering_a_finished_run(training_util.create_serialization_dir)

@@ -3,7 +3,9 @@ import sys
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.common import Params
 from allennlp.commands.train import train_model
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
@@ -31,7 +33,12 @@ def test_recover_loads_training_state(tmp_path):
     params["trainer"]["num_epochs"] = 1
     params["trainer"]["learning_rate_scheduler"] = {"type": "reduce_on_plateau", "mode": "max"}
     train_model(params.duplicate(), str(tmp_path))
-    # --recover needs the identical config; it loads the last checkpoint's training state.
+    # a finished run has nothing to recover, and says so
+    with pytest.raises(ConfigurationError, match="finished run"):
+        train_model(params.duplicate(), str(tmp_path), recover=True)
+    # as if killed after its last checkpoint: --recover (identical config) loads that training state
+    (tmp_path / "metrics.json").unlink()
+    (tmp_path / "model.tar.gz").unlink()
     model = train_model(params, str(tmp_path), recover=True)
     assert model is not None
     assert (tmp_path / "model.tar.gz").exists()

@@ -12,6 +12,7 @@ from rrnn_plugin.training.pruning import (
 )
 from rrnn_plugin.training.prune_and_finetune import PruneAndFinetuneCallback
 from rrnn_plugin.training.check_labels import CheckLabels
+from rrnn_plugin.training.checkpointer import RecoverableCheckpointer
 
 __all__ = [
     "StateGroupLasso",
@@ -26,4 +27,5 @@ __all__ = [
     "structure_report",
     "PruneAndFinetuneCallback",
     "CheckLabels",
+    "RecoverableCheckpointer",
 ]

@@ -101,7 +101,6 @@ from allennlp.nn.parallel import TorchDdpAccelerator
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training import util as training_util
 from allennlp.training.callbacks import TrainerCallback
-from allennlp.training.checkpointer import Checkpointer
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer
 
@@ -216,10 +215,13 @@ class PruneAndFinetuneCallback(TrainerCallback):
     def _shape_for_recovery(self) -> None:
         """If the checkpoint that `--recover` will load was written in phase 2, prune the freshly
         built model to the recorded structure now, before the trainer loads pruned-shape weights."""
-        latest = Checkpointer(self.serialization_dir).find_latest_checkpoint()
+        from rrnn_plugin.training.checkpointer import RecoverableCheckpointer
+
+        # the checkpoint the trainer will load: the newest complete one (checkpointer.py)
+        latest = RecoverableCheckpointer(self.serialization_dir).newest_loadable()
         if latest is None:
             return
-        training_state = torch.load(latest[1], map_location="cpu")
+        training_state = latest[3]
         mine = [
             state for state in training_state.get("callbacks", [])
             if isinstance(state, dict) and state.get("callback") == "prune_and_finetune"
