@@ -19,6 +19,9 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
    structure learning rewrites the saved config at its end (the pruned model's), so that comparison
    crashed with a KeyError.  A finished run (metrics.json written) is now refused before it, with a
    message that says so (the checkpointer, training/checkpointer.py, refuses it too).
+5. A pretrained vector file with NaN or infinite values makes AllenNLP's `embedding` fail with
+   "normal expects std >= 0.0" (or train on them).  The reading is wrapped: such a file is refused
+   with its name and the line of the first bad value.
 (The missing-torchvision problem happens before any plugin is imported; `rrnn_plugin_shim.py`
 handles it.)
 """
@@ -29,6 +32,7 @@ from typing import List, Union
 import numpy
 import torch
 from allennlp.common.checks import ConfigurationError
+from allennlp.modules.token_embedders import embedding as _embedding_module
 from allennlp.training import util as training_util
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.learning_rate_schedulers.pytorch_lr_schedulers import (
@@ -102,3 +106,41 @@ def _refuse_recovering_a_finished_run(create_serialization_dir):
 
 if not hasattr(training_util.create_serialization_dir, "__wrapped__"):
     training_util.create_serialization_dir = _refuse_recovering_a_finished_run(training_util.create_serialization_dir)
+
+
+def _refuse_non_finite_vectors(read_text_file):
+    def wrapped(file_uri, embedding_dim, vocab, namespace="tokens"):
+        try:
+            matrix = read_text_file(file_uri, embedding_dim, vocab, namespace)
+        except Exception:
+            _raise_for_non_finite(file_uri)
+            raise
+        if not torch.isfinite(matrix).all():
+            _raise_for_non_finite(file_uri)
+        return matrix
+
+    wrapped.__wrapped__ = read_text_file
+    return wrapped
+
+
+def _raise_for_non_finite(file_uri) -> None:
+    """Raise ConfigurationError naming the first line of `file_uri` with a NaN/inf value, if any."""
+    import math
+
+    from allennlp.common.file_utils import cached_path
+
+    with open(cached_path(str(file_uri)), encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            for value in line.rstrip().split(" ")[1:]:
+                try:
+                    bad = not math.isfinite(float(value))
+                except ValueError:
+                    continue
+                if bad:
+                    raise ConfigurationError(f"{file_uri}, line {number}: the vector of {line.split(' ', 1)[0]!r} has "
+                                             f"NaN or infinite values ({value}); the pretrained file is corrupt")
+
+
+if not hasattr(_embedding_module._read_embeddings_from_text_file, "__wrapped__"):
+    _embedding_module._read_embeddings_from_text_file = _refuse_non_finite_vectors(
+        _embedding_module._read_embeddings_from_text_file)
