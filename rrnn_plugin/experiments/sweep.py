@@ -59,13 +59,23 @@ def moo_study_name(spec_name: str, dataset: str) -> str:
     return f"{spec_name}:moo:{dataset}"
 
 
-def open_storage(url: str) -> RDBStorage:
-    return RDBStorage(
-        url,
-        heartbeat_interval=HEARTBEAT_S,
-        grace_period=GRACE_S,
-        heartbeat_stale_trial_callback=_requeue_if_sampled,
-    )
+def open_storage(url: str, attempts: int = 5) -> RDBStorage:
+    """Optuna's storage at `url`.  Workers started together on an empty database race to create
+    Optuna's tables (PostgreSQL then refuses all but one); the losers wait and open it again."""
+    import sqlalchemy
+
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=_requeue_if_sampled,
+            )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0 + attempt)
 
 
 class Sweep:
