@@ -9,7 +9,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv glove test demo bench experiments results lock clean postgres mpnet features
+.PHONY: venv glove test demo bench bench-protocol experiments results lock clean postgres mpnet features
 
 venv: $(STAMP)
 
@@ -58,8 +58,12 @@ demo: venv glove
 	@echo "--- predictions on tests/fixtures/predict_examples.jsonl"; cat $(DEMO_DIR)/predictions.jsonl
 	@echo "--- summary"; $(BIN)/python -m rrnn_plugin.commands.summary $(DEMO_DIR)
 
-bench: venv glove
+bench: venv glove bench-protocol
 	$(BIN)/python -m rrnn_plugin.commands.bench
+
+# What the cross-validated protocol costs beyond training: trial start-up, feature extraction.
+bench-protocol: venv glove
+	$(BIN)/python bench/protocol.py
 
 # The reduced Figure-3 protocol on kitchen (resumable: re-run to continue), two workers, then the report.
 SWEEP_SPEC ?= experiments/reduced_protocol.json

@@ -190,3 +190,21 @@ def curve_target(points: Sequence[CvPoint], comparisons: Dict[str, List[Comparis
             "no difference": verdicts.count("no difference"),
         }
     return result
+
+
+def run_times(rows: Sequence[Dict[str, Any]]) -> Dict[Tuple[str, str], Dict[str, float]]:
+    """Per (input, dataset): median wall time of a trial as the sweep measured it (fork, training,
+    test evaluation, archive, predictions), median training time (AllenNLP's training_duration in
+    the run's metrics.json, the rows' `training_s`) and the median ratio of the two.  Rows that reused another run's folder
+    (their wall time is that run's training time) are left out."""
+    per: Dict[Tuple[str, str], List[Tuple[float, float]]] = defaultdict(list)
+    for row in rows:
+        wall, training = row.get("duration_s"), row.get("training_s")
+        if row.get("fold") is None or not isinstance(wall, (int, float)) or not isinstance(training, (int, float)):
+            continue
+        if training and abs(wall - training) > 0.05:
+            per[(str(row.get("input") or ""), str(row["dataset"]))].append((float(wall), float(training)))
+    return {key: {"runs": len(pairs), "wall_s": float(np.median([w for w, _ in pairs])),
+                  "training_s": float(np.median([t for _, t in pairs])),
+                  "ratio": float(np.median([w / t for w, t in pairs]))}
+            for key, pairs in per.items()}

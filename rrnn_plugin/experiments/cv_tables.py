@@ -3,7 +3,9 @@ import math
 from collections import OrderedDict
 from typing import Any, Dict, List, Sequence
 
-from rrnn_plugin.experiments.analysis import Comparison, CvPoint, ci_target, curve_target, reference_target
+from rrnn_plugin.experiments.analysis import (
+    Comparison, CvPoint, ci_target, curve_target, reference_target, run_times,
+)
 
 
 def _pct(value: float, digits: int = 1) -> str:
@@ -104,8 +106,22 @@ def targets_section(points: Sequence[CvPoint], comparisons: Dict[str, List[Compa
     return parts
 
 
+def run_time_table(rows: Sequence[Dict[str, Any]]) -> List[str]:
+    times = run_times(rows)
+    if not times:
+        return []
+    lines = ["## Run times", "",
+             "Per trial as the sweep ran it (workers sharing the machine's 2 cores with other jobs): wall time from "
+             "the fork to the last file written, AllenNLP's training time, and their ratio (medians).", "",
+             "| input | dataset | trials | wall (s) | training (s) | wall / training |", "|---|---|---|---|---|---|"]
+    for (input_label, dataset), t in sorted(times.items()):
+        lines.append(f"| {input_label} | {dataset} | {t['runs']} | {t['wall_s']:.0f} | {t['training_s']:.0f} | "
+                     f"{t['ratio']:.2f} |")
+    return lines + [""]
+
+
 def cv_markdown(points: Sequence[CvPoint], comparisons: Dict[str, List[Comparison]], labels: Dict[str, str],
-                figure_link: str) -> List[str]:
+                figure_link: str, rows: Sequence[Dict[str, Any]] = ()) -> List[str]:
     parts = ["## Cross-validated accuracy vs. transitions (Figure 3)", "",
              "Test accuracy over every document of the dataset (each tested once per seed across the folds); "
              "95% CI over documents (normal approximation); transitions and validation accuracy: mean ± "
@@ -121,4 +137,4 @@ def cv_markdown(points: Sequence[CvPoint], comparisons: Dict[str, List[Compariso
     for panel, pairs in comparisons.items():
         if pairs:
             parts += [f"### {panel.replace('|', ': ')}", "", comparison_table(pairs, labels), ""]
-    return parts
+    return parts + run_time_table(rows)

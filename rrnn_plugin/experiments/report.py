@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 COLUMNS = [
     "mode", "input", "dataset", "kind", "point", "target", "fold", "seed", "lambda", "found", "transitions",
-    "wfsas", "validation_accuracy", "test_accuracy", "trainable_parameters", "duration_s", "tuning_trial",
+    "wfsas", "validation_accuracy", "test_accuracy", "trainable_parameters", "duration_s", "training_s", "tuning_trial",
     "hyperparameters", "serialization_dir", "trial",
 ]
 PREDICTIONS_FILE = "results_predictions.json"
@@ -55,11 +55,21 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
                             names.append(point.name)
             for row in trial_rows(study):
                 if row.get("kind") in (BASELINE, LEARNED):
-                    rows.append({"mode": "grid", "input": input_label, **row})
+                    rows.append({"mode": "grid", "input": input_label, **row, "training_s": _training_s(row)})
         elif ":moo:" in name:
             for row in trial_rows(study):
                 rows.append({"mode": "moo", "kind": "moo", "point": f"moo_{row['trial']}", **row})
     return rows, plan
+
+
+def _training_s(row: Dict[str, Any]) -> Optional[float]:
+    """AllenNLP's training time of the row's run (its metrics.json), when the folder is there."""
+    from rrnn_plugin.experiments.runs import read_run_result
+
+    folder = row.get("serialization_dir")
+    if not folder or not os.path.isfile(os.path.join(str(folder), "metrics.json")):
+        return row.get("training_s")
+    return read_run_result(str(folder)).duration_s
 
 
 def merge_plans(plans: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -222,7 +232,7 @@ def write_report(rows: Sequence[Dict[str, Any]], output_dir: str, plan: Optional
         points = cv_points(cv_rows, store)
         paths["figure3"] = os.path.join(figures_dir, "figure3.png")
         figures.plot_cv_figure3(points, paths["figure3"], labels)
-        parts += cv_markdown(points, panel_comparisons(store, points), labels, link(paths["figure3"]))
+        parts += cv_markdown(points, panel_comparisons(store, points), labels, link(paths["figure3"]), cv_rows)
     if grid_rows:
         name = "figure3_plain_split.png" if cv_rows else "figure3.png"
         paths["figure3_plain" if cv_rows else "figure3"] = figure = os.path.join(figures_dir, name)
