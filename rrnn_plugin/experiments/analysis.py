@@ -94,6 +94,7 @@ def cv_points(rows: Sequence[Dict[str, Any]], store: PredictionStore) -> List[Cv
             tuning_trials=sorted({r.get("tuning_trial") for r in group if r.get("tuning_trial") is not None}),
             duration_s=_mean_std([r.get("duration_s") for r in group])[0],
         ))
+    points.sort(key=_point_order)
     panels = list(OrderedDict.fromkeys(p.panel for p in points))
     for panel in panels:
         input_label, dataset = panel.split("|", 1)
@@ -105,6 +106,16 @@ def cv_points(rows: Sequence[Dict[str, Any]], store: PredictionStore) -> List[Cv
             points.append(CvPoint(input_label, dataset, "reference", name, runs=len(folds), folds=len(folds), seeds=1,
                                   accuracy=accuracy, half_width=half, documents=len(ids)))
     return points
+
+
+def _point_order(point: CvPoint) -> Tuple:
+    """Inputs and datasets alphabetically (the mix last), baselines by name, learned points from the
+    weakest regularization: the same order whether the rows come from a sweep or a CSV."""
+    suffix = point.point.split("_", 1)[-1]
+    number = float(suffix) if suffix.replace(".", "", 1).isdigit() else math.inf
+    kind = {"baseline": 0, "learned": 1}.get(point.kind, 2)
+    return (point.input, point.dataset in MIX_DATASETS, point.dataset, kind,
+            -number if kind == 1 else number, point.point)
 
 
 def compare(store: PredictionStore, first: CvPoint, second: CvPoint) -> Optional[Comparison]:

@@ -4,7 +4,7 @@ Matplotlib with the Agg backend (no display); every function writes one PNG.
 """
 import math
 from collections import OrderedDict
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 def plot_figure3(summaries: Sequence[Any], path: str) -> None:
     """The paper's Figure 3: test accuracy vs transitions, one panel per dataset, baselines solid,
@@ -108,15 +108,22 @@ def plot_cv_figure3(points: Sequence[Any], path: str, reference_labels: Dict[str
             for p in (p for p in mine if p.kind == "reference"):
                 style, color = REFERENCE_STYLES.get(p.point, ("-.", "tab:green"))
                 ax.axhline(100 * p.accuracy, linestyle=style, color=color, linewidth=1.2,
-                           label=f"{reference_labels.get(p.point, p.point)} ({100 * p.accuracy:.1f})")
+                           label=reference_labels.get(p.point, p.point))
+                ax.annotate(f"{100 * p.accuracy:.1f}", (1.0, 100 * p.accuracy), xycoords=("axes fraction", "data"),
+                            xytext=(2, 0), textcoords="offset points", fontsize=7, color=color, va="center")
                 if not math.isnan(p.half_width):
                     ax.axhspan(100 * (p.accuracy - p.half_width), 100 * (p.accuracy + p.half_width),
-                               color=color, alpha=0.07, linewidth=0)
+                               color=color, alpha=0.06, linewidth=0)
             ax.set_title(f"{dataset} ({input_label})" if input_label else dataset)
             ax.set_xlabel("number of transitions")
             ax.set_ylabel("test accuracy (%), 95% CI")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles: Dict[str, Any] = {}
+    for ax in axes.flat:  # one legend for the figure: every kind of line once
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.06 / len(inputs), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
