@@ -1,6 +1,6 @@
 """Slow, obviously-correct rational RNN: loops over tokens, WFSAs and states (tests only).
 
-Written straight from method.md §1, independently of the vectorized code, on one document at a
+Written straight from docs/method.md §1, independently of the vectorized code, on one document at a
 time (no padding).  Reads the parameters of a `RationalRnnEncoder` so gradients can be compared.
 """
 import torch

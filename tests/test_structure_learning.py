@@ -1,4 +1,4 @@
-"""Structure learning (method.md §2-§3): group lasso, pruning, and `prune_and_finetune` runs.
+"""Structure learning (docs/method.md §2-§3): group lasso, pruning, and `prune_and_finetune` runs.
 
 Unit tests set `state_params` rows by hand; end-to-end tests train on the 20 fixture reviews
 (tests/fixtures/structure_learning.jsonnet, varied with AllenNLP `overrides`).

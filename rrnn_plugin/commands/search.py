@@ -6,7 +6,7 @@
 Each try is a full structure-learning run of CONFIG (`allennlp train`, RRNN_LAMBDA set) in
 DIR/try_NN; the tries are logged to DIR/search_log.jsonl and the outcome to
 DIR/chosen_lambda.json.  Re-running the same command resumes: logged tries are replayed, not
-re-run.  The algorithm is rrnn_plugin/experiments/lambda_search.py (method.md §4).
+re-run.  The algorithm is rrnn_plugin/experiments/lambda_search.py (docs/method.md §4).
 """
 import argparse
 import json

@@ -1,5 +1,5 @@
 """`allennlp rrnn-visualize` and `allennlp rrnn-draw-structure`: what the WFSAs of a model match,
-and what structure they have (the paper's Table 1 and Figure 1; method.md §6).
+and what structure they have (the paper's Table 1 and Figure 1; docs/method.md §6).
 
     allennlp rrnn-visualize runs/kitchen-sl/model.tar.gz "$RRNN_DATA_DIR/kitchen#train" --format markdown
     allennlp rrnn-draw-structure runs/kitchen-sl --output docs/images/kitchen-structure.png

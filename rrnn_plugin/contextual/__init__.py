@@ -1,4 +1,4 @@
-"""Frozen contextual (BERT-style) features as the encoder's input (method.md §5).
+"""Frozen contextual (BERT-style) features as the encoder's input (docs/method.md §5).
 
 Importing this package registers:
 * readers `blitzer_reviews_wordpieces`, `tsv_sentiment_wordpieces` (one WordPiece per step),

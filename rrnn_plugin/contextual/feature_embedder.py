@@ -1,6 +1,6 @@
 """`contextual_features` token embedder: frozen BERT-style features, read from a persistent cache.
 
-The paper (method.md §5) feeds the rational RNN frozen BERT-large features: each WordPiece vector
+The paper (docs/method.md §5) feeds the rational RNN frozen BERT-large features: each WordPiece vector
 is the sum of the last 4 layers, documents are split into sentences.  Running the transformer is
 by far the most expensive part on a CPU, and its output never changes, so this embedder computes
 each document's features once, stores them (`FeatureCache`), and afterwards only reads them: later

@@ -1,4 +1,4 @@
-"""A frozen HuggingFace BERT-style model as a feature extractor (method.md §5, the BERT setting).
+"""A frozen HuggingFace BERT-style model as a feature extractor (docs/method.md §5, the BERT setting).
 
 Everything here calls `transformers` directly: AllenNLP 2.10's `pretrained_transformer*` tokenizer,
 indexer and embedder break with recent transformers (install-notes.md, item 4).

@@ -1,4 +1,4 @@
-"""Experiment drivers (method.md §4-§5): the lambda search, the sweep over the paper's protocol
+"""Experiment drivers (docs/method.md §4-§5): the lambda search, the sweep over the paper's protocol
 (Optuna-backed, resumable, shareable between machines) and the report with Figure 3.
 
 Imported lazily by the `rrnn-search`, `rrnn-sweep` and `rrnn-report` subcommands, so that plain

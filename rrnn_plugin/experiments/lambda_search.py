@@ -1,4 +1,4 @@
-"""The authors' damped bracketing search for the group-lasso strength lambda (method.md §4).
+"""The authors' damped bracketing search for the group-lasso strength lambda (docs/method.md §4).
 
 Pure logic, no training: given the tries so far (lambda, transitions), say what to do next.
 Keeping it free of I/O lets the tests drive it with a fake objective, and lets a resumed search

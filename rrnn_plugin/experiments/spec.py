@@ -51,7 +51,7 @@ SEARCH = "search"
 LEARNED = "learned"
 TUNE = "tune"
 
-# What the authors sampled (method.md §5), as AllenNLP override paths into our configs; "lambda"
+# What the authors sampled (docs/method.md §5), as AllenNLP override paths into our configs; "lambda"
 # is the group-lasso strength (passed as RRNN_LAMBDA).  Ranges other than the learning rate's are
 # our choice around the lib defaults.
 DEFAULT_SPACE: Dict[str, Dict[str, Any]] = {

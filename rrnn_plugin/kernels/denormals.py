@@ -1,7 +1,7 @@
 """Flushing denormal floats to zero, so that long documents do not slow the backward pass.
 
 Backward gradients shrink like products of self-loop weights f < 1 and enter the float32
-denormal range ~100-200 steps back; arithmetic on denormals is 10-100x slower on x86 (method.md
+denormal range ~100-200 steps back; arithmetic on denormals is 10-100x slower on x86 (docs/method.md
 section 7).  Measured here (B=32, T=256, one thread): encoder fwd+bwd 58 ms unflushed, 20 ms
 flushed.  Most of that time is NOT in the recurrence but in the projection's weight-gradient GEMM
 (it multiplies those tiny gradients with the inputs), which runs on torch's OpenMP threads, and

@@ -90,7 +90,7 @@ def kernel_recurrence(
 # ----- fused layer (CPU module only): projection -> u, f -> recurrence ------------------------------
 # The encoder's elementwise work around the recurrence (sigmoid, (1 - f), scattering onto the grid,
 # and all their backward passes) costs more than the recurrence itself; doing it inside the kernel
-# is what brings the encoder to about the cost of its input projection (method.md section 7).
+# is what brings the encoder to about the cost of its input projection (docs/method.md §7).
 
 
 @lru_cache(maxsize=64)

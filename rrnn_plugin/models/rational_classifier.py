@@ -2,9 +2,9 @@
 
 The paper's x-axis is model size (main-path transitions), so every training and evaluation run
 logs it next to accuracy; the only thing missing from `basic_classifier` for that is metrics.
-The classifier is a linear layer on dropout(h(T)) with cross-entropy loss, as in method.md §1.
+The classifier is a linear layer on dropout(h(T)) with cross-entropy loss, as in docs/method.md §1.
 
-For structure learning (method.md §2) it also reports `live_states` (states whose group norm is
+For structure learning (docs/method.md §2) it also reports `live_states` (states whose group norm is
 > `live_state_eps`, i.e. that pruning at that threshold would not remove for being small) and,
 when a `state_group_lasso` regularizer is configured, `group_lasso_penalty` (its current value).
 """

@@ -1,4 +1,4 @@
-"""`rational_rnn`: layers of WFSAs as a Seq2Vec and as a Seq2Seq encoder (method.md §1).
+"""`rational_rnn`: layers of WFSAs as a Seq2Vec and as a Seq2Seq encoder (docs/method.md §1).
 
 Both registered forms are the same stack of `WfsaLayer`s (wfsa_layer.py, the one implementation of
 the math and of its kernels); they differ only in what they return:

@@ -1,4 +1,4 @@
-"""The WFSA recurrence, vectorized over batch, WFSAs and states (method.md §1).
+"""The WFSA recurrence, vectorized over batch, WFSAs and states (docs/method.md §1).
 
     c_j(t) = f_j(t) ⊗ c_j(t-1)  ⊕  u_j(t) ⊗ c_{j-1}(t-1),     c_0 ≡ one,  c_j(0) = zero
 
@@ -86,7 +86,7 @@ def torch_recurrence(
     """The PyTorch path: a loop over time of whole-batch elementwise ops.
 
     Per-step tensors are split once with `unbind` (indexing inside the loop makes backward
-    O(T^2), method.md §7).
+    O(T^2), docs/method.md §7).
     """
     batch, steps, num_wfsas, num_states = u.shape
     c = u.new_full((batch, num_wfsas, num_states), semiring.zero)

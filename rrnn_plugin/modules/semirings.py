@@ -1,4 +1,4 @@
-"""The three semirings of the rational RNN (method.md §1).
+"""The three semirings of the rational RNN (docs/method.md §1).
 
 A semiring fixes how the scores of one path are combined (times) and how the scores of different
 paths are combined (plus).  Plus-times gives the Forward algorithm (the paper's model); max-plus and

@@ -1,4 +1,4 @@
-"""`WfsaLayer`: one layer of weighted finite-state automata, one direction (method.md §1).
+"""`WfsaLayer`: one layer of weighted finite-state automata, one direction (docs/method.md §1).
 
 Each output unit is one linear-chain WFSA; WFSAs in one layer may have different lengths.  All
 input-dependent terms are one matrix multiply over the whole batch; only the cheap elementwise
@@ -7,7 +7,7 @@ recurrence runs over time.  This is the one implementation behind both registere
 layers and run them in either direction.
 
 All parameters live in ONE tensor with one row per *state*, so that the group-lasso group of a state
-(everything that enters it, method.md §2) is exactly one row, whatever regularizer applies it:
+(everything that enters it, docs/method.md §2) is exactly one row, whatever regularizer applies it:
 `state_params[s] = [w_s (input_dim), v_s (input_dim), b_s]` for the flat state index s that runs over
 WFSA 0's states, then WFSA 1's, and so on.
 """
@@ -175,7 +175,7 @@ class WfsaLayer(torch.nn.Module):
 
     # ----- structure (group lasso and pruning) ----------------------------------------------
     def state_group_norms(self) -> torch.Tensor:
-        """||[w_s, v_s, b_s]||_2 for every flat state s (method.md §2), differentiable."""
+        """||[w_s, v_s, b_s]||_2 for every flat state s (docs/method.md §2), differentiable."""
         return row_group_norms(self.state_params)
 
     def state_slices(self) -> List[slice]:

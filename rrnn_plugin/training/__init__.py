@@ -1,4 +1,4 @@
-"""Structure learning (method.md §2-§3): the group-lasso regularizer, pruning, and the trainer
+"""Structure learning (docs/method.md §2-§3): the group-lasso regularizer, pruning, and the trainer
 callback that runs structure learning, pruning and finetuning in one `allennlp train`."""
 from rrnn_plugin.training.regularizers import StateGroupLasso, group_lasso_alphas, group_lasso_penalty
 from rrnn_plugin.training.pruning import (

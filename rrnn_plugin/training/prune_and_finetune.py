@@ -1,6 +1,6 @@
 """`prune_and_finetune`: structure learning, pruning and finetuning in one `allennlp train` run.
 
-method.md §2-§3 as one trainer callback:
+docs/method.md §2-§3 as one trainer callback:
 
     trainer: {
       num_epochs: 20,                      // overridden: structure_epochs + finetune_epochs
@@ -485,7 +485,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
             problems.append("a validation set is required (the best epoch picks the structure)")
         if trainer._learning_rate_scheduler is not None and self.phase == STRUCTURE:
             problems.append(
-                "structure learning keeps the learning rate constant (method.md §2): move the "
+                "structure learning keeps the learning rate constant (docs/method.md §2): move the "
                 "trainer's learning_rate_scheduler to finetune_learning_rate_scheduler"
             )
         if trainer._moving_average is not None or trainer._momentum_scheduler is not None:

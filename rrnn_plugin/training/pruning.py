@@ -1,4 +1,4 @@
-"""Pruning a group-lasso-trained model down to its learned structure (method.md §3).
+"""Pruning a group-lasso-trained model down to its learned structure (docs/method.md §3).
 
 Pure functions, usable without a trainer (tests call them directly):
 
@@ -259,7 +259,7 @@ def apply_structure(model: Model, kept: Union[Kept, Sequence[int]]) -> None:
 
 
 def prune_classifier(model: Model, eps: float = 0.1) -> Tuple[Model, StructureReport]:
-    """A pruned copy of `model` (method.md §3) and the report; `model` itself is not changed.
+    """A pruned copy of `model` (docs/method.md §3) and the report; `model` itself is not changed.
 
     The copy keeps the model's regularizer configuration; dropping it for finetuning is the
     caller's decision (`prune_and_finetune` does).

@@ -1,4 +1,4 @@
-"""`state_group_lasso`: the group-lasso penalty of structure learning (method.md §2).
+"""`state_group_lasso`: the group-lasso penalty of structure learning (docs/method.md §2).
 
 AllenNLP's `RegularizerApplicator` calls a `Regularizer` once per parameter tensor whose name
 matches a regex.  `rational_rnn` keeps every parameter in one `state_params` matrix whose row s is
@@ -33,7 +33,7 @@ class StateGroupLasso(Regularizer):
     # Parameters
 
     alpha : `float`, optional (default = `0.01`)
-        The strength lambda of method.md §2 (the authors search it from 8e-6 upwards, §4).
+        The strength lambda of docs/method.md §2 (the authors search it from 8e-6 upwards, §4).
     """
 
     def __init__(self, alpha: float = 0.01) -> None:

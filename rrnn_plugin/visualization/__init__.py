@@ -1,4 +1,4 @@
-"""Interpreting rational RNNs (method.md §6): the phrases each WFSA matches best and worst (the
+"""Interpreting rational RNNs (docs/method.md §6): the phrases each WFSA matches best and worst (the
 paper's Table 1) and pictures of the learned structure (its Figure 1).
 
 Plain-data API, shared by `allennlp rrnn-visualize`, notebooks and the HTML view:

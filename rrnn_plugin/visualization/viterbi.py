@@ -1,4 +1,4 @@
-"""Highest- and lowest-scoring single path of every WFSA in every document (method.md §6).
+"""Highest- and lowest-scoring single path of every WFSA in every document (docs/method.md §6).
 
 The model scores a document with the Forward algorithm (a sum over paths); to show *what* a WFSA
 matches we want its single best path instead: the max-times (top) and min-times (bottom) Viterbi
@@ -12,7 +12,7 @@ Which paths count (the definition everything else in `rrnn_plugin.visualization`
   and e_j the tokens are consumed by the self-loop of q_{j-1} (weights f_{j-1}).
 * With `trailing=True` (the default) the path then stays in q_n until the document ends,
   multiplying in f_n for every remaining token.  That is exactly the path's term in the model's
-  own score h(T) (method.md §1: the state score after the last token), so a match early in a
+  own score h(T) (docs/method.md §1: the state score after the last token), so a match early in a
   long document is discounted as the model discounts it ("recency preference").  With
   `trailing=False` the path ends at its last main-path token: the score of the match alone,
   wherever it occurs.

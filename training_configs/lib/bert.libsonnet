@@ -1,4 +1,4 @@
-// The paper's BERT setting (method.md §5): frozen contextual features instead of GloVe, 12 WFSAs.
+// The paper's BERT setting (docs/method.md §5): frozen contextual features instead of GloVe, 12 WFSAs.
 // Built on rrnn.libsonnet's `baseline` (same data paths, split, classifier, trainer); only the
 // reader, the embedder, the WFSA counts and a few hyperparameters differ.
 //

@@ -211,7 +211,7 @@ local structures = {
     }
   ),
 
-  // ----- structure learning (method.md §2-§3) -----------------------------------------------
+  // ----- structure learning (docs/method.md §2-§3) -----------------------------------------------
 
   // Hyperparameters of structure learning and finetuning (override any key per config).
   structure_defaults:: {

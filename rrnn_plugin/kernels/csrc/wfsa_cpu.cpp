@@ -81,7 +81,7 @@ std::uint64_t with_flushing(std::uint64_t mode, bool on) {
 // Flushing on for the calling thread while in scope, then the previous mode back.  Each kernel
 // task creates one, so the recurrence flushes in EVERY worker thread that runs it even when the
 // process-wide setting below was not applied (backward gradients shrink like products of
-// self-loop weights and reach the denormal range after ~100-200 steps, method.md section 7).
+// self-loop weights and reach the denormal range after ~100-200 steps, docs/method.md §7).
 class DenormalGuard {
  public:
   explicit DenormalGuard(bool enable) : enabled_(enable && kCanFlush) {

@@ -11,7 +11,7 @@
 // Same arithmetic, same tie rule as wfsa_step.h; the grid kernel (which uses wfsa_step.h, like
 // the CUDA kernel) and the tests keep the two in agreement.
 //
-// Transition weights (method.md section 1, semirings.py): f = sigmoid(l) with l = v.x + b, and
+// Transition weights (docs/method.md §1, semirings.py): f = sigmoid(l) with l = v.x + b, and
 // u = m (1 - f) in plus-times, u = sigmoid(m) in the max semirings, with m = w.x.
 #pragma once
 

@@ -4,7 +4,7 @@
 //
 //   c_j(t) = f_j(t) (x) c_j(t-1)  (+)  u_j(t) (x) c_{j-1}(t-1),    c_{-1} == one,  c_j(0) = zero
 //
-// (method.md section 1; j runs over the chain's S grid states).  Grid states beyond a WFSA's
+// (docs/method.md §1; j runs over the chain's S grid states).  Grid states beyond a WFSA's
 // length hold u = zero, so they stay at zero: no special case is needed for mixed lengths.
 //
 // Backward: with a_j = dL/dc_j(t), x = f (x) c_j(t-1), y = u (x) c_{j-1}(t-1) and (wx, wy) the
