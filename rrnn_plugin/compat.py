@@ -22,6 +22,10 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
 5. A pretrained vector file with NaN or infinite values makes AllenNLP's `embedding` fail with
    "normal expects std >= 0.0" (or train on them).  The reading is wrapped: such a file is refused
    with its name and the line of the first bad value.
+6. Jsonnet resolves `import 'x.libsonnet'` from the importing file's folder only, so a config saved
+   outside this project could not use the plugin's config library.  Configs are evaluated with the
+   library folder (`training_configs/lib`, `CONFIG_LIBRARY`) on jsonnet's search path, so any config
+   anywhere can `import 'rrnn.libsonnet'` (or 'bert.libsonnet'); relative imports work as before.
 (The missing-torchvision problem happens before any plugin is imported; `rrnn_plugin_shim.py`
 handles it.)
 """
@@ -31,6 +35,7 @@ from typing import List, Union
 
 import numpy
 import torch
+from allennlp.common import params as _params_module
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules.token_embedders import embedding as _embedding_module
 from allennlp.training import util as training_util
@@ -144,3 +149,19 @@ def _raise_for_non_finite(file_uri) -> None:
 if not hasattr(_embedding_module._read_embeddings_from_text_file, "__wrapped__"):
     _embedding_module._read_embeddings_from_text_file = _refuse_non_finite_vectors(
         _embedding_module._read_embeddings_from_text_file)
+
+
+CONFIG_LIBRARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training_configs", "lib")
+
+
+def _with_config_library(evaluate_file):
+    def wrapped(filename, **kwargs):
+        paths = list(kwargs.pop("jpathdir", None) or [])
+        return evaluate_file(filename, jpathdir=paths + [CONFIG_LIBRARY], **kwargs)
+
+    wrapped.__wrapped__ = evaluate_file
+    return wrapped
+
+
+if not hasattr(_params_module.evaluate_file, "__wrapped__") and os.path.isdir(CONFIG_LIBRARY):
+    _params_module.evaluate_file = _with_config_library(_params_module.evaluate_file)

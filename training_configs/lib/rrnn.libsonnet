@@ -167,6 +167,17 @@ local structures = {
     }
   ),
 
+  // ----- your own data -------------------------------------------------------------------------
+  // Any config of this library (or of bert.libsonnet) on label<TAB>text files of your own instead
+  // of a Blitzer domain: the reader keeps every setting of the config (cleaning and lower-casing
+  // for GloVe, neither for contextual features), only its format and the paths change.  Without a
+  // test file there is no test evaluation.  docs/own-data.md has the recipes.
+  tsv_files(config, train, validation, test=null):: config + {
+    dataset_reader+: { type: std.strReplace(super.type, 'blitzer_reviews', 'tsv_sentiment') },
+    train_data_path: train,
+    validation_data_path: validation,
+  } + (if test == null then { test_data_path:: null, evaluate_on_test: false } else { test_data_path: test }),
+
   // ----- a tagger: AllenNLP's simple_tagger over the Seq2Seq form ----------------------------
 
   // Hyperparameters of `tagger` (small trainable embeddings, no GloVe; override any key).
