@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from allennlp.common.checks import ConfigurationError
 
+from rrnn_plugin.contextual.packaged_models import file_sha256
+
 logger = logging.getLogger(__name__)
 
 CHUNKINGS = ("sentence", "packed", "window")
@@ -66,14 +68,6 @@ def resolve_model_path(model_path: Optional[str]) -> str:
             "AutoModel.from_pretrained would load, e.g. a downloaded bert-large-uncased"
         )
     return str(path.resolve())
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # Models whose position ids start after the padding index (RoBERTa's scheme): max_position_embeddings
@@ -138,7 +132,7 @@ class ModelInfo:
         started = time.perf_counter()
         digest = hashlib.sha256()
         for path in files:
-            digest.update(f"{path.name}\0{_file_sha256(path)}\n".encode("utf-8"))
+            digest.update(f"{path.name}\0{file_sha256(path)}\n".encode("utf-8"))
         logger.info("Fingerprinted %s (%d files) in %.1f s", self.path, len(files), time.perf_counter() - started)
         return digest.hexdigest()
 

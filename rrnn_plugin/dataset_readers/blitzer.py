@@ -25,7 +25,7 @@ from allennlp.data import DatasetReader, Instance
 from rrnn_plugin.dataset_readers.sentiment_reader import (
     DataFormatError, EmptyDataError, SentimentReader, check_split_labels,
 )
-from rrnn_plugin.dataset_readers.splits import SPLIT_ALIASES, SPLITS, assign_splits, check_folds, check_fractions
+from rrnn_plugin.dataset_readers.splits import SPLITS, assign_splits, check_folds, check_fractions, split_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -219,16 +219,7 @@ def _parse_review_file(
 
 def parse_data_path(data_path: PathLike) -> Tuple[str, Optional[str]]:
     """`<dir>#<split>` -> (`<dir>`, canonical split name or None for all reviews)."""
-    data_path = str(data_path)
-    if "#" not in data_path or os.path.isdir(data_path):
-        return data_path, None
-    directory, split = data_path.rsplit("#", 1)
-    if split not in SPLIT_ALIASES:
-        raise ConfigurationError(
-            f"{data_path}: unknown split {split!r}; expected one of "
-            f"{', '.join(sorted(SPLIT_ALIASES))} after '#'"
-        )
-    return directory, SPLIT_ALIASES[split]
+    return split_suffix(data_path, os.path.isdir)
 
 
 def _label_files(directory: Path) -> List[Path]:

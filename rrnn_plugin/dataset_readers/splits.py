@@ -111,3 +111,17 @@ def assign_splits(
         for rank, k in enumerate(_permutation(seed, stratum, n)):
             assignment[items[k]] = parts[rank]
     return assignment
+
+
+def split_suffix(data_path, is_whole) -> Tuple[str, Optional[str]]:
+    """`<path>#<part>` -> (`<path>`, canonical part name); (path, None) without `#part`, or when
+    `is_whole(path)` says the path with its '#' names the data itself (a folder or file so named)."""
+    data_path = str(data_path)
+    if "#" not in data_path or is_whole(data_path):
+        return data_path, None
+    path, part = data_path.rsplit("#", 1)
+    if part not in SPLIT_ALIASES:
+        raise ConfigurationError(
+            f"{data_path}: unknown split {part!r}; expected one of {', '.join(sorted(SPLIT_ALIASES))} after '#'"
+        )
+    return path, SPLIT_ALIASES[part]

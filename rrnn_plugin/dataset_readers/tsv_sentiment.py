@@ -11,7 +11,7 @@ from allennlp.data import DatasetReader, Instance
 from rrnn_plugin.dataset_readers.sentiment_reader import (
     DataFormatError, EmptyDataError, SentimentReader, check_split_labels,
 )
-from rrnn_plugin.dataset_readers.splits import SPLIT_ALIASES, assign_splits, check_folds
+from rrnn_plugin.dataset_readers.splits import assign_splits, check_folds, split_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +60,7 @@ def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, st
 def parse_file_split(file_path: Union[str, os.PathLike]) -> Tuple[str, Optional[str]]:
     """`file.tsv#test` -> ("file.tsv", "test"); a path without `#split` (or a file whose name
     really contains '#') -> (path, None)."""
-    file_path = str(file_path)
-    if "#" not in file_path or os.path.exists(file_path):
-        return file_path, None
-    path, split = file_path.rsplit("#", 1)
-    if split not in SPLIT_ALIASES:
-        raise ConfigurationError(
-            f"{file_path}: unknown split {split!r}; expected one of {', '.join(sorted(SPLIT_ALIASES))} after '#'"
-        )
-    return path, SPLIT_ALIASES[split]
+    return split_suffix(file_path, os.path.exists)
 
 
 @DatasetReader.register("tsv_sentiment")

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from rrnn_plugin.experiments import stats
+from rrnn_plugin.experiments.stats import mean_std
 from rrnn_plugin.experiments.predictions import REFERENCE_PREFIX, PredictionStore, fold_accuracies, panel_key
 
 MIX_DATASETS = ("mix",)
@@ -59,16 +60,6 @@ class Comparison:
     result: stats.PairedResult
 
 
-def _mean_std(values: Sequence[Any]) -> Tuple[float, float]:
-    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if not numbers:
-        return math.nan, math.nan
-    mean = sum(numbers) / len(numbers)
-    if len(numbers) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1))
-
-
 def cv_points(rows: Sequence[Dict[str, Any]], store: PredictionStore) -> List[CvPoint]:
     """One CvPoint per (input, dataset, point) of the cross-validated grid rows, then the
     reference models of every panel in the store."""
@@ -88,11 +79,11 @@ def cv_points(rows: Sequence[Dict[str, Any]], store: PredictionStore) -> List[Cv
             input=input_label, dataset=dataset, kind=group[0]["kind"], point=name, runs=len(group),
             folds=len({r["fold"] for r in group}), seeds=len({r["seed"] for r in group}),
             accuracy=accuracy, half_width=half, documents=len(ids),
-            transitions=_mean_std([r.get("transitions") for r in group]),
-            validation=_mean_std([r.get("validation_accuracy") for r in group]),
+            transitions=mean_std([r.get("transitions") for r in group]),
+            validation=mean_std([r.get("validation_accuracy") for r in group]),
             lambda_=lambdas[0] if lambdas else None, found=all(r.get("found") is not False for r in group),
             tuning_trials=sorted({r.get("tuning_trial") for r in group if r.get("tuning_trial") is not None}),
-            duration_s=_mean_std([r.get("duration_s") for r in group])[0],
+            duration_s=mean_std([r.get("duration_s") for r in group])[0],
         ))
     points.sort(key=_point_order)
     panels = list(OrderedDict.fromkeys(p.panel for p in points))

@@ -31,14 +31,8 @@ def plot_figure3(summaries: Sequence[Any], path: str) -> None:
             for s in points:  # which baseline / target each point is
                 ax.annotate(s.point.split("_", 1)[-1], (s.transitions[0], 100 * s.test_accuracy[0]),
                             textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
-        ax.set_title(dataset)
-        ax.set_xlabel("number of transitions")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        _style(ax, dataset, "test accuracy (%)")
+    _save(fig, path)
 
 
 def plot_pareto(rows: Sequence[Dict[str, Any]], path: str) -> None:
@@ -59,11 +53,21 @@ def plot_pareto(rows: Sequence[Dict[str, Any]], path: str) -> None:
                    color="0.6", s=14, label="trials")
         ax.step([r["transitions"] for r in front], [100 * r["validation_accuracy"] for r in front],
                 where="post", color="tab:red", marker="o", label="Pareto front")
-        ax.set_title(f"{dataset}: multi-objective search")
-        ax.set_xlabel("number of transitions")
-        ax.set_ylabel("validation accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _style(ax, f"{dataset}: multi-objective search", "validation accuracy (%)")
+    _save(fig, path)
+
+
+def _style(ax, title: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel("number of transitions")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _save(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

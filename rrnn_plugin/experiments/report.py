@@ -14,6 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from rrnn_plugin.experiments.stats import mean_std
+
 COLUMNS = [
     "mode", "input", "dataset", "kind", "point", "target", "fold", "seed", "lambda", "found", "transitions",
     "wfsas", "validation_accuracy", "test_accuracy", "trainable_parameters", "duration_s", "training_s", "tuning_trial",
@@ -132,13 +134,13 @@ def summarize(
         summaries.append(
             PointSummary(
                 dataset=dataset, kind=group[0]["kind"], point=point, n=len(group),
-                transitions=_mean_std([r["transitions"] for r in group]),
-                test_accuracy=_mean_std([r["test_accuracy"] for r in group]),
-                validation_accuracy=_mean_std([r["validation_accuracy"] for r in group]),
+                transitions=mean_std([r["transitions"] for r in group]),
+                test_accuracy=mean_std([r["test_accuracy"] for r in group]),
+                validation_accuracy=mean_std([r["validation_accuracy"] for r in group]),
                 lambda_=lambdas[0] if lambdas else None,
                 planned=planned_seeds.get(dataset) if isinstance(planned_seeds, dict) else planned_seeds,
                 found=all(r.get("found") is not False for r in group),
-                duration_s=_mean_std([r.get("duration_s") for r in group])[0],
+                duration_s=mean_std([r.get("duration_s") for r in group])[0],
             )
         )
     return summaries
@@ -281,16 +283,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return value
-
-
-def _mean_std(values: Sequence[Any]) -> Tuple[float, float]:
-    numbers = [float(v) for v in values if isinstance(v, (int, float))]
-    if not numbers:
-        return math.nan, math.nan
-    mean = sum(numbers) / len(numbers)
-    if len(numbers) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1))
 
 
 def _pm(value: Tuple[float, float], scale: float, digits: int) -> str:

@@ -78,11 +78,8 @@ class MultiObjectiveSpec:
 # Per-point tuning: DEFAULT_SPACE without lambda (a learned point keeps its searched lambda) and
 # with the learning rate capped at 0.1 (larger rates keep almost every transition, docs/results.md).
 DEFAULT_TUNING_SPACE: Dict[str, Dict[str, Any]] = {
+    **{name: bounds for name, bounds in DEFAULT_SPACE.items() if name != "lambda"},
     "trainer.optimizer.lr": {"low": 7e-3, "high": 0.1, "log": True},
-    "model.seq2vec_encoder.input_dropout": {"low": 0.0, "high": 0.5},
-    "model.dropout": {"low": 0.0, "high": 0.5},
-    "trainer.grad_clipping": {"low": 1.0, "high": 10.0},
-    "trainer.optimizer.weight_decay": {"low": 1e-7, "high": 1e-4, "log": True},
 }
 
 

@@ -17,12 +17,23 @@ works on such vectors (numpy, no training):
 """
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 Z95 = 1.959963984540054
 ALPHA = 0.05
+
+
+def mean_std(values: Sequence[Any]) -> "tuple[float, float]":
+    """(mean, sample standard deviation) of the numbers among `values` (std 0 for one; NaN for none)."""
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not numbers:
+        return math.nan, math.nan
+    mean = sum(numbers) / len(numbers)
+    if len(numbers) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1))
 
 
 def accuracy_interval(per_document: Sequence[float]) -> "tuple[float, float]":
