@@ -150,7 +150,7 @@ def visualize(args: argparse.Namespace) -> str:
 
 def run_draw(args: argparse.Namespace) -> None:
     from rrnn_plugin.visualization.drawing import FORMATS as PICTURES, draw_structure
-    from rrnn_plugin.visualization.structure import load_structure
+    from rrnn_plugin.visualization.archive import load_structure
 
     if os.path.splitext(args.output)[1].lower().lstrip(".") not in PICTURES:
         raise SystemExit(

@@ -105,6 +105,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer
 
 from rrnn_plugin.training.pruning import (
+    STRUCTURE_FILE,
     apply_structure,
     as_kept,
     encoder_structures,
@@ -120,7 +121,6 @@ logger = logging.getLogger(__name__)
 
 STRUCTURE = "structure"
 FINETUNE = "finetune"
-STRUCTURE_FILE = "learned_structure.json"
 STRUCTURE_ARCHIVE = "structure_model.tar.gz"
 ORIGINAL_CONFIG = "structure_learning_config.json"
 

@@ -31,6 +31,10 @@ from rrnn_plugin.training.surgery import check_runnable, config_key, drop_inputs
 
 Kept = Dict[str, Structure]  # encoder attribute -> kept lengths per layer, direction, WFSA
 
+# What structure learning writes into its serialization dir (prune_and_finetune) and what the
+# visualization reads back: this module owns the name, as it owns the report written there.
+STRUCTURE_FILE = "learned_structure.json"
+
 
 def kept_prefix_lengths(state_norms: Sequence[Sequence[float]], eps: float) -> List[int]:
     """Per WFSA (norms of its states in order): how many leading states have norm > eps."""

@@ -19,7 +19,8 @@ from rrnn_plugin.visualization.phrases import (
     find_encoder,
 )
 from rrnn_plugin.visualization.render import render
-from rrnn_plugin.visualization.structure import Structure, WfsaStructure, load_structure
+from rrnn_plugin.visualization.structure import Structure, WfsaStructure
+from rrnn_plugin.visualization.archive import load_structure
 from rrnn_plugin.visualization.viterbi import ExtremePaths, extreme_paths
 
 

@@ -12,10 +12,12 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 
 from rrnn_plugin.visualization.structure import (
+    STRUCTURE_FILE,
     Structure,
     find_structure_file,
     matches_lengths,
     read_structure_file,
+    structure_from_lengths,
     structure_in_archive,
 )
 
@@ -77,3 +79,25 @@ def learned_structure_for(archive_path: str, wfsa_lengths: List[int]) -> Optiona
         )
         return None
     return structure
+
+
+def load_structure(source: str) -> Structure:
+    """The structure of `source`: a learned_structure.json, a serialization dir or an archive."""
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    found = find_structure_file(source)
+    if found is not None:
+        return read_structure_file(found)
+    archive = source
+    if os.path.isdir(source):
+        archive = os.path.join(source, "model.tar.gz")
+        if not os.path.isfile(archive):
+            raise FileNotFoundError(f"{source}: folder has neither {STRUCTURE_FILE} nor model.tar.gz")
+    inside = structure_in_archive(archive)
+    if inside is not None:
+        return inside
+    model, _ = load_model(archive)
+    from rrnn_plugin.visualization.phrases import find_encoder
+
+    encoder = find_encoder(model)
+    return structure_from_lengths(encoder.wfsa_lengths, encoder.state_norms(), archive)

@@ -18,7 +18,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-STRUCTURE_FILE = "learned_structure.json"  # the name prune_and_finetune writes
+from rrnn_plugin.training.pruning import STRUCTURE_FILE  # the file prune_and_finetune writes
 
 
 @dataclass
@@ -151,30 +151,6 @@ def matches_lengths(structure: Structure, lengths: List[int]) -> bool:
     """Whether a learned structure describes a model with these WFSA lengths (pruned or not)."""
     before = [w.original_length for w in structure.wfsas]
     return structure.lengths_after == list(lengths) or before == list(lengths)
-
-
-def load_structure(source: str) -> Structure:
-    """The structure of `source`: a learned_structure.json, a serialization dir or an archive."""
-    if not os.path.exists(source):
-        raise FileNotFoundError(f"{source}: no such file or folder")
-    found = find_structure_file(source)
-    if found is not None:
-        return read_structure_file(found)
-    archive = source
-    if os.path.isdir(source):
-        archive = os.path.join(source, "model.tar.gz")
-        if not os.path.isfile(archive):
-            raise FileNotFoundError(f"{source}: folder has neither {STRUCTURE_FILE} nor model.tar.gz")
-    inside = structure_in_archive(archive)
-    if inside is not None:
-        return inside
-    from rrnn_plugin.visualization.archive import load_model  # AllenNLP archive loading is slow
-
-    model, _ = load_model(archive)
-    from rrnn_plugin.visualization.phrases import find_encoder
-
-    encoder = find_encoder(model)
-    return structure_from_lengths(encoder.wfsa_lengths, encoder.state_norms(), archive)
 
 
 def _floats(values) -> Optional[List[float]]:
