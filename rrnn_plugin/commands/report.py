@@ -44,7 +44,7 @@ class ReportCommand(Subcommand):
 
 
 def _run(args: argparse.Namespace) -> None:
-    from rrnn_plugin.experiments.predictions import PredictionStore, gather
+    from rrnn_plugin.experiments.predictions import PredictionStore
     from rrnn_plugin.experiments.report import PREDICTIONS_FILE, collect_rows, merge_plans, read_csv, write_report
     from rrnn_plugin.experiments.sweep import default_storage
 

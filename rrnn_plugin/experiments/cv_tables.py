@@ -1,6 +1,5 @@
 """Markdown of the cross-validated report: the points with CIs, the paired tests, the targets."""
 import math
-from collections import OrderedDict
 from typing import Any, Dict, List, Sequence
 
 from rrnn_plugin.experiments.analysis import (

@@ -67,11 +67,11 @@ every worker runs this callback, and they must all prune the same way and keep t
 * `best.th` is written by the primary only, at the end of an earlier epoch and before the
   trainer's end-of-epoch barrier, so at the switch every worker can load it (as AllenNLP itself
   does after training, this needs the serialization directory on a file system all workers see).
-* The primary's structure report is the decision, broadcast to all (`_primary_decides`); every
-  worker logs its own report next to it and warns if they differ (`_check_workers_agree`): DDP
+* The primary's structure report is the decision, broadcast to all (`ddp.primary_decides`); every
+  worker logs its own report next to it and warns if they differ (`ddp.check_workers_agree`): DDP
   keeps the replicas identical, so a difference means a state norm within rounding of eps.
 * Pruning replaces parameters, which the trainer's DDP wrapper does not know: the model is wrapped
-  anew (`_rewrap_ddp`), which also checks that all workers have the same shapes and broadcasts the
+  anew (`ddp.rewrap_ddp`), which also checks that all workers have the same shapes and broadcasts the
   primary's pruned weights.  The old wrapper is dropped before anything uses the new parameters.
 * The pruned model's validation sums loss and batch counts over workers as the trainer does
   (`accuracy` all-reduces itself); the metric tracker is then the same everywhere.
@@ -83,36 +83,33 @@ every worker runs this callback, and they must all prune the same way and keep t
   start; use `allennlp evaluate` on `model.tar.gz`.
 """
 import copy
-import io
-import json
 import logging
 import os
-import tarfile
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import torch
 import torch.distributed as dist
 from allennlp.common import Lazy, Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.util import dump_metrics, is_distributed
+from allennlp.common.util import dump_metrics
 from allennlp.models import Model
-from allennlp.models.archival import CONFIG_NAME, META_NAME
-from allennlp.nn.parallel import TorchDdpAccelerator
+from allennlp.models.archival import CONFIG_NAME
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training import util as training_util
 from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer
 
+from rrnn_plugin.training.ddp import check_workers_agree, distributed_problems, primary_decides, rewrap_ddp
 from rrnn_plugin.training.pruning import (
     STRUCTURE_FILE,
     apply_structure,
     as_kept,
     encoder_structures,
-    rewrite_config,
     structure_report,
 )
 from rrnn_plugin.training.regularizers import group_lasso_alphas
+from rrnn_plugin.training.run_files import finish_run_files, plain, write_json, write_structure_archive
 
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
@@ -121,8 +118,6 @@ logger = logging.getLogger(__name__)
 
 STRUCTURE = "structure"
 FINETUNE = "finetune"
-STRUCTURE_ARCHIVE = "structure_model.tar.gz"
-ORIGINAL_CONFIG = "structure_learning_config.json"
 
 
 @TrainerCallback.register("prune_and_finetune")
@@ -263,7 +258,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
                 trainer._learning_rate_scheduler.load_state_dict(self._scheduler_state)
             trainer._metric_tracker._patience = self.finetune_patience
             # the trainer wrapped the model for DDP before `_shape_for_recovery` pruned it
-            _rewrap_ddp(trainer)
+            rewrap_ddp(trainer)
 
     def on_epoch(
         self,
@@ -280,7 +275,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
             self.history.append(
                 {
                     "epoch": epoch,
-                    "validation": _plain(_quality(_prefixed(metrics, "validation_"))),
+                    "validation": plain(_quality(_prefixed(metrics, "validation_"))),
                     "kept_lengths": {e.attribute: e.kept for e in structures},
                     "kept_transitions": kept_transitions,
                 }
@@ -326,15 +321,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
         metrics.update(finetune)
         if not is_primary:
             return
-        path = os.path.join(self.serialization_dir, STRUCTURE_FILE)
-        with open(path) as f:
-            record = json.load(f)
-        record["finetune"] = _plain(finetune)
-        _write_json(path, record)
-        config_path = os.path.join(self.serialization_dir, CONFIG_NAME)
-        original = Params.from_file(config_path).as_dict(quiet=True)
-        _write_json(os.path.join(self.serialization_dir, ORIGINAL_CONFIG), original)
-        _write_json(config_path, rewrite_config(original, self.config_updates))
+        finish_run_files(self.serialization_dir, finetune, self.config_updates)
 
     # ----- the switch -----------------------------------------------------------------------
     def _switch(self, trainer: "GradientDescentTrainer", metrics: Dict[str, Any], epoch: int,
@@ -347,8 +334,8 @@ class PruneAndFinetuneCallback(TrainerCallback):
             trainer._load_model_state(best_weights)
         alphas = group_lasso_alphas(self.model)
         local_report = structure_report(self.model, self.eps)
-        report = _primary_decides(local_report)
-        _check_workers_agree(local_report.kept, report.kept)
+        report = primary_decides(local_report)
+        check_workers_agree(local_report.kept, report.kept)
         logger.info(
             "Pruning the structure of epoch %d: %d -> %d transitions, %d -> %d WFSAs",
             best_epoch, report.transitions_before, report.transitions_after,
@@ -356,7 +343,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
         )
         apply_structure(self.model, report.kept)
         self.model._regularizer = None
-        _rewrap_ddp(trainer)
+        rewrap_ddp(trainer)
         self.kept_lengths = report.kept
         self.config_updates = report.config_updates
         self.phase = FINETUNE
@@ -372,7 +359,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
         tracker.add_metrics(pruned_validation)
         tracker.best_epoch_metrics = pruned_validation
 
-        self.summary = _plain(
+        self.summary = plain(
             {
                 "structure_best_epoch": best_epoch,
                 "structure_epochs_completed": epoch + 1,
@@ -407,8 +394,8 @@ class PruneAndFinetuneCallback(TrainerCallback):
                 "pruned_validation": self._summary_section("structure_pruned_validation_"),
                 "history": self.history,
             }
-            _write_json(os.path.join(self.serialization_dir, STRUCTURE_FILE), _plain(report.to_json()))
-            self._write_structure_archive()
+            write_json(os.path.join(self.serialization_dir, STRUCTURE_FILE), plain(report.to_json()))
+            write_structure_archive(self.serialization_dir, self.model, self.config_updates)
 
     def _rewrite_epoch_metrics(self, epoch: int, metrics: Dict[str, Any], is_primary: bool) -> None:
         """The trainer writes metrics_epoch_N.json just before `on_epoch`; add this epoch's keys."""
@@ -431,25 +418,6 @@ class PruneAndFinetuneCallback(TrainerCallback):
             reg_loss = dist_reduce_sum(reg_loss)
         return training_util.get_metrics(self.model, loss, reg_loss, None, None, batches, reset=True)
 
-    def _write_structure_archive(self) -> None:
-        """`structure_model.tar.gz`: the pruned model before finetuning, as a regular archive."""
-        config_path = os.path.join(self.serialization_dir, CONFIG_NAME)
-        if not os.path.exists(config_path):  # a trainer built by hand, not by `allennlp train`
-            return
-        config = rewrite_config(Params.from_file(config_path).as_dict(quiet=True), self.config_updates)
-        weights = io.BytesIO()
-        torch.save(self.model.state_dict(), weights)
-        path = os.path.join(self.serialization_dir, STRUCTURE_ARCHIVE)
-        with tarfile.open(path + ".tmp", "w:gz") as archive:
-            _add_bytes(archive, CONFIG_NAME, json.dumps(config, indent=4).encode())
-            _add_bytes(archive, "weights.th", weights.getvalue())
-            archive.add(os.path.join(self.serialization_dir, "vocabulary"), arcname="vocabulary")
-            meta = os.path.join(self.serialization_dir, META_NAME)
-            if os.path.exists(meta):
-                archive.add(meta, arcname=META_NAME)
-        os.replace(path + ".tmp", path)
-
-    # ----- helpers --------------------------------------------------------------------------
     def _build_optimizer(self) -> torch.optim.Optimizer:
         lazy = self._finetune_optimizer
         if lazy is None:
@@ -490,7 +458,7 @@ class PruneAndFinetuneCallback(TrainerCallback):
             )
         if trainer._moving_average is not None or trainer._momentum_scheduler is not None:
             problems.append("moving_average and momentum_scheduler are not supported")
-        problems.extend(_distributed_problems(trainer, self.serialization_dir))
+        problems.extend(distributed_problems(trainer, self.serialization_dir))
         if problems:
             raise ConfigurationError("prune_and_finetune: " + "; ".join(problems))
 
@@ -518,82 +486,6 @@ def _best_weights_file(trainer: "GradientDescentTrainer", serialization_dir: str
     return path if os.path.exists(path) else None
 
 
-# ----- distributed training (see the module docstring) --------------------------------------
-def _distributed_problems(trainer: "GradientDescentTrainer", serialization_dir: str) -> List[str]:
-    """What this callback cannot do in the trainer's distributed setup (nothing if not distributed)."""
-    wrapped = trainer._ddp_wrapped_model
-    if wrapped is None:
-        return []
-    problems = []
-    if wrapped.is_sharded or not isinstance(wrapped.model, torch.nn.parallel.DistributedDataParallel):
-        problems.append(
-            "distributed training needs the default torch DDP (a sharded `ddp_accelerator` "
-            "cannot be re-wrapped after pruning)"
-        )
-    config_path = os.path.join(serialization_dir, CONFIG_NAME)
-    if os.path.exists(config_path) and Params.from_file(config_path).get("evaluate_on_test", False):
-        problems.append(
-            "evaluate_on_test fails after distributed training in AllenNLP 2.10 (the primary "
-            "evaluates alone and the metrics' all-reduce has no partner); run `allennlp evaluate` "
-            "on model.tar.gz instead"
-        )
-    return problems
-
-
-def _primary_decides(value: Any) -> Any:
-    """The primary's `value` on every worker (any picklable object); `value` itself if not
-    distributed.  Pruning must be identical everywhere, so one worker decides."""
-    if not is_distributed():
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def _check_workers_agree(local: Any, decided: Any) -> None:
-    """Log this worker's own kept structure next to the primary's decision (JSON; each worker
-    logs to its own out_worker<rank>.log); warn if they differ."""
-    if not is_distributed():
-        return
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    local, decided = json.dumps(_plain(local)), json.dumps(_plain(decided))
-    logger.info(
-        "prune_and_finetune worker %d of %d: local structure %s; primary's %s",
-        rank, world_size, local, decided,
-    )
-    if local != decided:
-        logger.warning(
-            "prune_and_finetune worker %d: its own weights would prune to %s, the primary's to "
-            "%s; using the primary's (a state norm within rounding of eps?)", rank, local, decided,
-        )
-
-
-def _rewrap_ddp(trainer: "GradientDescentTrainer") -> None:
-    """Wrap the (pruned) model in a new torch DDP like the trainer's, on every worker.
-
-    DDP's reducer holds the parameters it was built with; after `apply_structure` those are gone.
-    Building the new wrapper is collective: it checks that all workers have the same parameter
-    shapes and broadcasts the primary's values.  The old wrapper is released first, so that its
-    reducer's gradient hooks (on parameters that survived, e.g. the embedding) go with it.
-    An empty parameter means a pruned-away module (every WFSA gone: nothing reads the embedding
-    either); parameters without gradient are accepted by DDP only with `find_unused_parameters`.
-    """
-    old = trainer._ddp_wrapped_model
-    if old is None:
-        return
-    accelerator = TorchDdpAccelerator(
-        find_unused_parameters=old.model.find_unused_parameters
-        or any(p.numel() == 0 for p in trainer.model.parameters() if p.requires_grad),
-        local_rank=old.local_rank,
-        world_size=old.world_size,
-        cuda_device=trainer.cuda_device,
-    )
-    trainer._ddp_wrapped_model = None
-    del old
-    model, trainer._ddp_wrapped_model = accelerator.wrap_model(trainer.model)
-    assert model is trainer.model
-
-
 _SIZE_KEYS = {"transitions", "wfsas", "encoder_parameters", "trainable_parameters"}
 
 
@@ -605,26 +497,3 @@ def _quality(validation: Dict[str, Any]) -> Dict[str, Any]:
 
 def _prefixed(metrics: Dict[str, Any], prefix: str) -> Dict[str, Any]:
     return {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
-
-
-def _plain(value: Any) -> Any:
-    """numpy/torch scalars -> Python numbers, recursively (checkpoints load with weights_only)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
-
-
-def _write_json(path: str, data: Any) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(path + ".tmp", path)
-
-
-def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    archive.addfile(info, io.BytesIO(data))
