@@ -120,93 +120,13 @@ def _parse_review_file(
             )
     if domain is None:
         domain = path.resolve().parent.name
-
-    reviews: List[Review] = []
-    root_line: Optional[int] = None  # line of an open <reviews> root
-    root_closed = False
-    review_line: Optional[int] = None  # line of the open <review>
-    fields: Dict[str, str] = {}
-    field: Optional[str] = None  # name of the open field inside a review
-    field_line = 0
-    field_lines: List[str] = []
-
+    parser = _ReviewParser(path, label, domain)
     # latin-1 decodes any byte, and iterating the file splits on newlines only (unlike
     # str.splitlines, which would also split on \x1c, \x85, ... and shift the line numbers).
     with open(path, encoding="latin-1") as handle:
         for number, raw in enumerate(handle, start=1):
-            line = _tag_line(raw)
-            if field is not None:  # inside a field: everything but its closing tag is content
-                if line == f"</{field}>":
-                    fields.setdefault(field, " ".join(field_lines))
-                    field = None
-                elif line in ("<review>", "</review>"):
-                    raise DataFormatError(
-                        path, number, f"{line} inside <{field}> (opened at line {field_line}), "
-                        "which was never closed",
-                    )
-                else:
-                    field_lines.append(raw)
-            elif review_line is not None:  # inside a review, between fields
-                open_match = _OPEN_TAG.match(line)
-                if line == "</review>":
-                    text = _normalize(fields.get("review_text", ""))
-                    if not text:
-                        problem = (
-                            "empty <review_text>" if "review_text" in fields else "no <review_text>"
-                        )
-                        raise DataFormatError(path, review_line, f"review has {problem}")
-                    try:
-                        rating: Optional[float] = float(fields.get("rating", "").strip())
-                    except ValueError:
-                        rating = None
-                    reviews.append(
-                        Review(
-                            text=text,
-                            label=label,
-                            title=_normalize(fields.get("title", "")),
-                            rating=rating,
-                            domain=domain,
-                            path=str(path),
-                            line=review_line,
-                            unique_id=_normalize(fields.get("unique_id", "")),
-                            index=len(reviews),
-                        )
-                    )
-                    review_line = None
-                elif open_match and line not in ("<review>", "<reviews>"):
-                    field, field_line, field_lines = open_match.group(1), number, []
-                elif line == "<review>":
-                    raise DataFormatError(
-                        path, review_line, f"<review> is not closed before the next <review> "
-                        f"at line {number}",
-                    )
-                elif line:
-                    raise DataFormatError(
-                        path, number, f"unexpected {line[:40]!r} in a <review> outside any field"
-                    )
-            else:  # top level
-                if line == "<review>" and not root_closed:
-                    review_line, fields = number, {}
-                elif line == "<reviews>" and root_line is None and not reviews:
-                    root_line = number
-                elif line == "</reviews>" and root_line is not None and not root_closed:
-                    root_closed = True
-                elif line:
-                    raise DataFormatError(
-                        path, number, f"unexpected {line[:40]!r} at the top level (expected "
-                        "<review>, or one <reviews> ... </reviews> root around the reviews)",
-                    )
-    if review_line is not None:
-        where = f" (field <{field}> opened at line {field_line} is not closed)" if field else ""
-        raise DataFormatError(
-            path, review_line, f"<review> is not closed before the end of the file{where}; "
-            "truncated file?",
-        )
-    if root_line is not None and not root_closed:
-        raise DataFormatError(
-            path, root_line, "<reviews> is not closed before the end of the file; truncated file?"
-        )
-
+            parser.feed(number, raw)
+    reviews = parser.finish()
     disagreeing = sum(not _rating_agrees(r.rating, label) for r in reviews)
     if disagreeing:
         logger.warning(
@@ -215,6 +135,90 @@ def _parse_review_file(
             path, disagreeing, len(reviews), label,
         )
     return reviews
+
+
+class _ReviewParser:
+    """The line-based state machine of `.review` files: top level, inside a `<review>` (between
+    fields), inside a field (everything but its closing tag is content)."""
+
+    def __init__(self, path: Path, label: str, domain: str) -> None:
+        self.path, self.label, self.domain = path, label, domain
+        self.reviews: List[Review] = []
+        self.root_line: Optional[int] = None  # line of an open <reviews> root
+        self.root_closed = False
+        self.review_line: Optional[int] = None  # line of the open <review>
+        self.fields: Dict[str, str] = {}
+        self.field: Optional[str] = None  # name of the open field inside a review
+        self.field_line = 0
+        self.field_lines: List[str] = []
+
+    def error(self, line: int, problem: str) -> DataFormatError:
+        return DataFormatError(self.path, line, problem)
+
+    def feed(self, number: int, raw: str) -> None:
+        line = _tag_line(raw)
+        if self.field is not None:
+            self._in_field(number, raw, line)
+        elif self.review_line is not None:
+            self._in_review(number, line)
+        else:
+            self._at_top(number, line)
+
+    def _in_field(self, number: int, raw: str, line: str) -> None:
+        if line == f"</{self.field}>":
+            self.fields.setdefault(self.field, " ".join(self.field_lines))
+            self.field = None
+        elif line in ("<review>", "</review>"):
+            raise self.error(number, f"{line} inside <{self.field}> (opened at line {self.field_line}), "
+                                     "which was never closed")
+        else:
+            self.field_lines.append(raw)
+
+    def _in_review(self, number: int, line: str) -> None:
+        open_match = _OPEN_TAG.match(line)
+        if line == "</review>":
+            self.reviews.append(self._review())
+            self.review_line = None
+        elif open_match and line not in ("<review>", "<reviews>"):
+            self.field, self.field_line, self.field_lines = open_match.group(1), number, []
+        elif line == "<review>":
+            raise self.error(self.review_line, f"<review> is not closed before the next <review> at line {number}")
+        elif line:
+            raise self.error(number, f"unexpected {line[:40]!r} in a <review> outside any field")
+
+    def _at_top(self, number: int, line: str) -> None:
+        if line == "<review>" and not self.root_closed:
+            self.review_line, self.fields = number, {}
+        elif line == "<reviews>" and self.root_line is None and not self.reviews:
+            self.root_line = number
+        elif line == "</reviews>" and self.root_line is not None and not self.root_closed:
+            self.root_closed = True
+        elif line:
+            raise self.error(number, f"unexpected {line[:40]!r} at the top level (expected <review>, or one "
+                                     "<reviews> ... </reviews> root around the reviews)")
+
+    def _review(self) -> Review:
+        fields = self.fields
+        text = _normalize(fields.get("review_text", ""))
+        if not text:
+            problem = "empty <review_text>" if "review_text" in fields else "no <review_text>"
+            raise self.error(self.review_line, f"review has {problem}")
+        try:
+            rating: Optional[float] = float(fields.get("rating", "").strip())
+        except ValueError:
+            rating = None
+        return Review(text=text, label=self.label, title=_normalize(fields.get("title", "")), rating=rating,
+                      domain=self.domain, path=str(self.path), line=self.review_line,
+                      unique_id=_normalize(fields.get("unique_id", "")), index=len(self.reviews))
+
+    def finish(self) -> List[Review]:
+        if self.review_line is not None:
+            where = f" (field <{self.field}> opened at line {self.field_line} is not closed)" if self.field else ""
+            raise self.error(self.review_line, f"<review> is not closed before the end of the file{where}; "
+                                               "truncated file?")
+        if self.root_line is not None and not self.root_closed:
+            raise self.error(self.root_line, "<reviews> is not closed before the end of the file; truncated file?")
+        return self.reviews
 
 
 def parse_data_path(data_path: PathLike) -> Tuple[str, Optional[str]]:
