@@ -63,10 +63,10 @@ demo: venv data glove
 	$(BIN)/allennlp predict $(DEMO_DIR)/model.tar.gz tests/fixtures/predict_examples.jsonl \
 	    --predictor sentiment --silent --output-file $(DEMO_DIR)/predictions.jsonl
 	@echo "--- predictions on tests/fixtures/predict_examples.jsonl"; cat $(DEMO_DIR)/predictions.jsonl
-	@echo "--- summary"; $(BIN)/python -m rrnn_plugin.commands.summary $(DEMO_DIR)
+	@echo "--- summary"; $(BIN)/python -m rrnn_plugin.run_summary $(DEMO_DIR)
 
 bench: venv glove bench-protocol
-	$(BIN)/python -m rrnn_plugin.commands.bench
+	$(BIN)/python bench/kernels.py
 
 # What the cross-validated protocol costs beyond training: trial start-up, feature extraction.
 bench-protocol: venv glove

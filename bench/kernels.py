@@ -1,4 +1,4 @@
-"""`python -m rrnn_plugin.commands.bench [--quick]`: speed of the rational RNN layer (`make bench`).
+"""`python bench/kernels.py [--quick]`: speed of the rational RNN layer (`make bench`).
 
 Measures, side by side in one process (implementations interleaved rep by rep, so a change in
 machine load hits all of them alike):
@@ -430,7 +430,7 @@ def main(argv=None) -> int:
     shapes = [(24, 64), (24, 256), (256, 256)] if args.quick else [(24, 64), (24, 256), (24, 1024), (256, 256), (256, 1024)]
     results: Dict = {
         "meta": {
-            "command": "python -m rrnn_plugin.commands.bench" + (" --quick" if args.quick else "")
+            "command": "python bench/kernels.py" + (" --quick" if args.quick else "")
             + (f" --threads {args.threads}" if args.threads else "")
             + (f" --clock {args.clock}" if args.clock != "wall" else ""),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
