@@ -72,20 +72,21 @@ bench: venv glove bench-protocol
 bench-protocol: venv glove
 	$(BIN)/python bench/protocol.py
 
-# The reduced Figure-3 protocol on kitchen (resumable: re-run to continue), two workers, then the report.
-SWEEP_SPEC ?= experiments/reduced_protocol.json
-SWEEP_DIR ?= runs/sweeps/kitchen-reduced
-experiments: venv glove
-	$(BIN)/allennlp rrnn-sweep $(SWEEP_SPEC) -s $(SWEEP_DIR) --threads 1 & sleep 10; \
-	$(BIN)/allennlp rrnn-sweep $(SWEEP_SPEC) -s $(SWEEP_DIR) --threads 1; wait
-	$(BIN)/allennlp rrnn-report $(SWEEP_DIR)
+# The cross-validated Figure-3 protocol with GloVe 50d on the four domains, then on the mix (resumable:
+# re-run to continue), two workers, then the report.  Hours on a 2-core machine.
+SWEEP_SPECS ?= experiments/cv_glove50.json experiments/cv_glove50_mix.json
+experiments: venv data glove
+	for spec in $(SWEEP_SPECS); do name=$$(basename $$spec .json | tr _ -); \
+	  $(BIN)/allennlp rrnn-sweep $$spec -s runs/sweeps/$$name --threads 1 & sleep 10; \
+	  $(BIN)/allennlp rrnn-sweep $$spec -s runs/sweeps/$$name --threads 1; wait; done
+	$(MAKE) results
 
-# Regenerate docs/results.md, docs/results.csv and docs/figures/ from the sweeps under runs/sweeps/.
-results: venv
-	$(BIN)/allennlp rrnn-report runs/sweeps/kitchen-reduced runs/sweeps/dvd-reduced runs/sweeps/books-electronics-reduced \
-	    runs/sweeps/mix-equal runs/sweeps/kitchen-moo \
-	    -o docs --figures-dir docs/figures --notes experiments/results_notes.md \
-	    --title "Results: sparse rational RNNs on Blitzer reviews"
+# Regenerate docs/results.md, results.csv, results_predictions.json and docs/figures/ from the
+# cross-validated sweeps (experiments/cv_*.json run into runs/sweeps/; see docs/experiments.md).
+RESULT_SWEEPS ?= runs/sweeps/cv-glove50 runs/sweeps/cv-glove50-mix runs/sweeps/cv-mpnet
+results: venv glove
+	$(BIN)/allennlp rrnn-report $(wildcard $(RESULT_SWEEPS)) -o docs --figures-dir docs/figures \
+	    --notes experiments/results_notes.md --title "Results: sparse rational RNNs on Blitzer reviews, cross-validated"
 
 # Re-resolve requirements/lock.txt from requirements/base.in in a scratch venv.
 lock:
