@@ -76,25 +76,42 @@ def extreme_paths(
         h(T) sums them all), not only after all n transitions; `main_positions` then holds -1
         after the path's last state.
     """
-    batch, steps, num_wfsas, max_states = u.shape
     u = u.detach().to(torch.float64)
     f = f.detach().to(torch.float64)
     lengths = lengths.to(device=u.device, dtype=torch.long)
     n = torch.as_tensor(list(wfsa_lengths), dtype=torch.long, device=u.device)
+    _, _, num_wfsas, max_states = u.shape
     if n.numel() != num_wfsas or (n.numel() and (n.min() < 1 or n.max() > max_states)):
         raise ValueError(
             f"wfsa_lengths {list(wfsa_lengths)} do not fit a grid of {num_wfsas} x {max_states}"
         )
+    charts = _charts(u, f, lengths, trailing, additive)
+    return _best_paths(charts, u, lengths, n, trailing, additive, any_final_state)
+
+
+@dataclass
+class _Charts:
+    """What the Viterbi pass over the documents leaves for choosing and tracing the paths."""
+
+    entry: torch.Tensor  # [c, t, b, k, j]: when the path held in chart c at (t, state j) entered j
+    final: torch.Tensor  # [c, b, k, j]: chart values after each document's last token
+    best: torch.Tensor  # [c, b, k, j]: without trailing self-loops, the best value at entry ...
+    best_time: torch.Tensor  # ... and when it was reached
+
+
+def _charts(u: torch.Tensor, f: torch.Tensor, lengths: torch.Tensor, trailing: bool, additive: bool) -> _Charts:
+    """The max and min charts over every token, with back-pointers (max-times / min-times, or
+    the additive versions); signed u is exact: each state keeps both its largest and smallest score."""
+    batch, steps, num_wfsas, max_states = u.shape
     combine = torch.add if additive else torch.mul
     one = 0.0 if additive else 1.0
     pointer_type = torch.int16 if steps < 2 ** 15 else torch.int32
-    # entry[c, t, b, k, j]: when the path held in chart c at (t, state j) took its main-path transition
     entry = torch.zeros((2, steps, batch, num_wfsas, max_states), dtype=pointer_type, device=u.device)
     shape = (batch, num_wfsas, max_states)
     high = u.new_zeros(shape)
     low = u.new_zeros(shape)
-    final = u.new_zeros((2,) + shape)  # chart values after each document's last token
-    best = torch.stack([u.new_full(shape, -torch.inf), u.new_full(shape, torch.inf)])  # no trailing
+    final = u.new_zeros((2,) + shape)
+    best = torch.stack([u.new_full(shape, -torch.inf), u.new_full(shape, torch.inf)])
     best_time = torch.zeros((2,) + shape, dtype=torch.long, device=u.device)
     start = u.new_full((batch, num_wfsas, 1), one)  # q0: weight one at every step
     state_index = torch.arange(max_states, device=u.device)
@@ -131,23 +148,30 @@ def extreme_paths(
             best[MIN] = torch.where(better_low, main_low, best[MIN])
             best_time[MAX] = torch.where(better_high, t, best_time[MAX])
             best_time[MIN] = torch.where(better_low, t, best_time[MIN])
+    return _Charts(entry, final, best, best_time)
 
+
+def _best_paths(charts: _Charts, u: torch.Tensor, lengths: torch.Tensor, n: torch.Tensor, trailing: bool,
+                additive: bool, any_final_state: bool) -> Dict[str, ExtremePaths]:
+    """Per WFSA and document, the end state of the best (and worst) path, its score and its
+    main-path positions."""
+    batch, _, num_wfsas, max_states = u.shape
     # the states a path may end in: the last one, or (any_final_state) any reachable one
-    states = state_index.view(1, 1, max_states)
+    states = torch.arange(max_states, device=u.device).view(1, 1, max_states)
     can_end = (states < n.view(1, num_wfsas, 1)) & (states < lengths.view(batch, 1, 1))
     if not any_final_state:
         can_end = can_end & (states == (n - 1).view(1, num_wfsas, 1))
     has_path = can_end.any(dim=-1)
     results = {}
     for name, chart in (("max", MAX), ("min", MIN)):
-        values = final[chart] if trailing else best[chart]
+        values = charts.final[chart] if trailing else charts.best[chart]
         worst = -torch.inf if chart == MAX else torch.inf
         values = torch.where(can_end, values, torch.full_like(values, worst))
         end_state = (values.argmax(-1) if chart == MAX else values.argmin(-1)).unsqueeze(-1)
         scores = values.gather(-1, end_state).squeeze(-1)
         scores = torch.where(has_path, scores, torch.full_like(scores, torch.nan))
-        first_entry = None if trailing else best_time[chart].gather(-1, end_state).squeeze(-1)
-        positions = _backtrace(entry, u, lengths, end_state.squeeze(-1), chart, first_entry, additive)
+        first_entry = None if trailing else charts.best_time[chart].gather(-1, end_state).squeeze(-1)
+        positions = _backtrace(charts.entry, u, lengths, end_state.squeeze(-1), chart, first_entry, additive)
         positions = torch.where(has_path.unsqueeze(-1), positions, torch.full_like(positions, -1))
         results[name] = ExtremePaths(scores=scores, main_positions=positions)
     return results
