@@ -196,59 +196,81 @@ def _glove_ready(timeout_s: float) -> Optional[str]:
 
 def end_to_end(reps: int, max_batches: Optional[int]) -> Dict:
     """Training seconds/epoch (kitchen, 96-transition baseline) and inference documents/second."""
-    from allennlp.common import Params
-    from allennlp.data import DatasetReader, Vocabulary
-    from allennlp.data.data_loaders import MultiProcessDataLoader
-    from allennlp.data.samplers import BucketBatchSampler
-    from allennlp.models import Model
-    from allennlp.nn.util import get_text_field_mask
+    setup = _KitchenSetup(max_batches)
+    result: Dict = {
+        "documents": setup.documents,
+        "batches": len(setup.batches),
+        "config": str(BASELINE_CONFIG.relative_to(PROJECT_ROOT)),
+    }
+    models = {name: setup.build(name) for name in ("cpp", "torch")}
+    for model in models.values():  # warm-up: one batch
+        model(**setup.batches[0])["loss"].backward()
+    epoch = {name: [] for name in models}
+    for _ in range(reps):
+        for name, model in models.items():
+            epoch[name].append(setup.train_epoch(model))
+    result["train_epoch_s"] = {name: statistics.median(values) for name, values in epoch.items()}
+    result["inference"] = _inference(setup, reps)
+    return result
 
-    config = Params.from_file(str(BASELINE_CONFIG)).as_dict()
-    reader = DatasetReader.from_params(Params(config["dataset_reader"]))
-    train_path = config["train_data_path"]
-    vocab = Vocabulary.from_instances(
-        list(reader.read(train_path)) + list(reader.read(config["validation_data_path"]))
-    )
 
-    def loader(batch_size: int = 64):
-        data = MultiProcessDataLoader(
-            reader, train_path, batch_sampler=BucketBatchSampler(batch_size=batch_size, sorting_keys=["tokens"])
+class _KitchenSetup:
+    """The kitchen baseline config's data, tensorized once, and models built from it."""
+
+    def __init__(self, max_batches: Optional[int]) -> None:
+        from allennlp.common import Params
+        from allennlp.data import DatasetReader, Vocabulary
+        from allennlp.data.data_loaders import MultiProcessDataLoader
+        from allennlp.data.samplers import BucketBatchSampler
+
+        self.config = Params.from_file(str(BASELINE_CONFIG)).as_dict()
+        reader = DatasetReader.from_params(Params(self.config["dataset_reader"]))
+        train_path = self.config["train_data_path"]
+        self.vocab = Vocabulary.from_instances(
+            list(reader.read(train_path)) + list(reader.read(self.config["validation_data_path"]))
         )
-        data.index_with(vocab)
+        data = MultiProcessDataLoader(
+            reader, train_path, batch_sampler=BucketBatchSampler(batch_size=64, sorting_keys=["tokens"])
+        )
+        data.index_with(self.vocab)
         batches = list(data)  # tensorize once: the epoch timing is the model's work only
-        return batches[:max_batches] if max_batches else batches
+        self.batches = batches[:max_batches] if max_batches else batches
+        self.documents = sum(len(b["label"]) for b in self.batches)
 
-    batches = loader()
-    documents = sum(len(b["label"]) for b in batches)
+    def build(self, backend: str, lengths=None):
+        from allennlp.common import Params
+        from allennlp.models import Model
 
-    def build(backend: str, lengths=None):
-        model_config = json.loads(json.dumps(config["model"]))
+        model_config = json.loads(json.dumps(self.config["model"]))
         model_config["seq2vec_encoder"]["backend"] = backend
         if lengths is not None:
             model_config["seq2vec_encoder"]["wfsa_lengths"] = lengths
         torch.manual_seed(13)
-        return Model.from_params(vocab=vocab, params=Params(model_config))
+        return Model.from_params(vocab=self.vocab, params=Params(model_config))
 
-    def train_epoch(model) -> float:
+    def train_epoch(self, model) -> float:
         model.train()
         optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.01)
         start = _clock()
-        for batch in batches:
+        for batch in self.batches:
             optimizer.zero_grad()
             model(**batch)["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
         return _clock() - start
 
-    def inference_passes(model) -> Dict[str, Timed]:
+    def inference_passes(self, model) -> Dict[str, Timed]:
         """One pass over the data without gradients: whole model, and encoder alone."""
+        from allennlp.nn.util import get_text_field_mask
+
         model.eval()
         with torch.no_grad():
-            embedded = [(model._text_field_embedder(b["tokens"]), get_text_field_mask(b["tokens"])) for b in batches]
+            embedded = [(model._text_field_embedder(b["tokens"]), get_text_field_mask(b["tokens"]))
+                        for b in self.batches]
 
         def whole() -> None:
             with torch.no_grad():
-                for b in batches:
+                for b in self.batches:
                     model(tokens=b["tokens"])
 
         def encoder() -> None:
@@ -258,38 +280,26 @@ def end_to_end(reps: int, max_batches: Optional[int]) -> Dict:
 
         return {"model": whole, "encoder": encoder}
 
-    result: Dict = {
-        "documents": documents,
-        "batches": len(batches),
-        "config": str(BASELINE_CONFIG.relative_to(PROJECT_ROOT)),
-    }
-    models = {name: build(name) for name in ("cpp", "torch")}
-    for model in models.values():  # warm-up: one batch
-        model(**batches[0])["loss"].backward()
-    epoch = {name: [] for name in models}
-    for _ in range(reps):
-        for name, model in models.items():
-            epoch[name].append(train_epoch(model))
-    result["train_epoch_s"] = {name: statistics.median(values) for name, values in epoch.items()}
 
+def _inference(setup: _KitchenSetup, reps: int) -> Dict:
+    """Documents/second of the 96-transition model and of a 20-transition (pruned-shape) one."""
     shapes = {
         "96 transitions (baseline_4: 24 x 4)": None,
         "20 transitions (pruned shape, random weights)": PRUNED_SHAPE,
     }
-    inference_models = {label: build("cpp", lengths) for label, lengths in shapes.items()}
-    tasks = {f"{label}|{kind}": run for label, model in inference_models.items()
-             for kind, run in inference_passes(model).items()}
+    models = {label: setup.build("cpp", lengths) for label, lengths in shapes.items()}
+    tasks = {f"{label}|{kind}": run for label, model in models.items()
+             for kind, run in setup.inference_passes(model).items()}
     seconds = {name: ms / 1e3 for name, ms in interleaved_medians(tasks, reps=3 * reps + 2, budget_s=60.0).items()}
-    inference = {}
-    for label, model in inference_models.items():
-        inference[label] = {
+    return {
+        label: {
             "transitions": model._seq2vec_encoder.num_transitions,
-            "docs_per_s_model": documents / seconds[f"{label}|model"],
-            "docs_per_s_encoder": documents / seconds[f"{label}|encoder"],
+            "docs_per_s_model": setup.documents / seconds[f"{label}|model"],
+            "docs_per_s_encoder": setup.documents / seconds[f"{label}|encoder"],
             "encoder_s": seconds[f"{label}|encoder"],
         }
-    result["inference"] = inference
-    return result
+        for label, model in models.items()
+    }
 
 
 # ----- report -----------------------------------------------------------------------------------
