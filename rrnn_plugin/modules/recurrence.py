@@ -9,10 +9,10 @@ the final state is the state after the last real token whatever the padding side
 Two implementations with one contract: a compiled kernel (rrnn_plugin/kernels: C++ on CPU, CUDA
 on GPU; ~the cost of the input projection) and the PyTorch path below (no build needed, the
 fallback).  `wfsa_recurrence` picks one (rrnn_plugin/kernels/backend.py explains how).
-`layer_state_scores` is what the encoder calls: on CPU it hands the kernel the input projection
-itself, so the transition weights are formed inside the kernel too (the fused layer).
+`layer_recurrence` is what a layer calls with its input projection: on CPU the kernel takes the
+projection itself, so the transition weights are formed inside the kernel too (the fused layer).
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -47,33 +47,42 @@ def wfsa_recurrence(
     return torch_recurrence(u, f, mask, semiring, return_all)
 
 
-def layer_state_scores(
-    encoder,
-    tokens: torch.Tensor,
+def grid_weights(
+    projection: torch.Tensor, semiring: Semiring, grid_index: torch.Tensor, num_wfsas: int, max_length: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A layer's projection (batch, time, 2N: every state's w·x, then every state's v·x + b) ->
+    the transition weights (u, f) on the (WFSA, state) grid, (batch, time, num_wfsas, max_length).
+    Grid cells beyond a WFSA's length hold u = semiring zero, so they never carry a path."""
+    batch, steps, width = projection.shape
+    num_states = width // 2
+    u, f = semiring.weights(projection[..., :num_states], projection[..., num_states:])
+    grid_size = num_wfsas * max_length
+    if grid_size != num_states:  # mixed lengths: scatter onto the grid
+        u = u.new_full((batch, steps, grid_size), semiring.zero).index_copy(-1, grid_index, u)
+        f = f.new_zeros((batch, steps, grid_size)).index_copy(-1, grid_index, f)
+    shape = (batch, steps, num_wfsas, max_length)
+    return u.reshape(shape), f.reshape(shape)
+
+
+def layer_recurrence(
+    projection: torch.Tensor,
+    lengths: List[int],
+    grid_index: torch.Tensor,
     mask: Optional[torch.Tensor],
+    semiring: Semiring,
     return_all: bool = False,
     backend: str = "auto",
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """`wfsa_recurrence(*encoder.transition_weights(tokens), ...)`, the same results, faster.
-
-    Uses only the encoder's public API (`main_weights`, `loop_weights`, `loop_bias`,
-    `wfsa_lengths`, `semiring`, `transition_weights`), so the parameter layout stays the
-    encoder's business.  Without the fused kernel, this is exactly the grid route.
-    """
-    semiring = get_semiring(encoder.semiring)
-    if tokens.device.type == "cpu":
-        denormals.ensure()  # before the projection: its backward GEMM is where denormals cost most
-    params = [tokens, encoder.main_weights]
-    module = kernel_backend.select(backend, params, mask, semiring.name, entry="layer_forward")
-    lengths = encoder.wfsa_lengths
+    """The state scores of a layer of WFSAs of `lengths` from its projection (see `grid_weights`):
+    what `WfsaLayer` calls, once per forward.  On CPU the compiled kernel takes the projection
+    itself and forms the transition weights inside (the fused layer); otherwise the weights are put
+    on the grid and `wfsa_recurrence` runs."""
+    max_length = max(lengths, default=1)
+    module = kernel_backend.select(backend, [projection], mask, semiring.name, entry="layer_forward")
     if module is None or not lengths:
-        u, f = encoder.transition_weights(tokens)
+        u, f = grid_weights(projection, semiring, grid_index, len(lengths), max_length)
         return wfsa_recurrence(u, f, mask, semiring, return_all=return_all, backend=backend)
-    main, loop = encoder.main_weights, encoder.loop_weights
-    weight = torch.cat([main, loop], dim=0)  # (2N, D): all w.x, then all v.x + b
-    bias = torch.cat([torch.zeros_like(encoder.loop_bias), encoder.loop_bias])
-    projection = torch.nn.functional.linear(tokens, weight, bias)
-    return kernel_layer(module, projection, lengths, max(lengths), mask, semiring.name, semiring.zero, return_all)
+    return kernel_layer(module, projection, lengths, max_length, mask, semiring.name, semiring.zero, return_all)
 
 
 def torch_recurrence(

@@ -17,7 +17,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from allennlp.common.checks import ConfigurationError
 
-from rrnn_plugin.modules.recurrence import BACKENDS, layer_state_scores
+from rrnn_plugin.kernels import denormals
+from rrnn_plugin.modules.recurrence import BACKENDS, grid_weights, layer_recurrence
 from rrnn_plugin.modules.semirings import SEMIRINGS, get_semiring
 
 
@@ -135,29 +136,23 @@ class WfsaLayer(torch.nn.Module):
         return self.num_wfsas
 
     # ----- computation ----------------------------------------------------------------------
-    def transition_weights(self, tokens: torch.Tensor):
-        """Token vectors (batch, time, input_dim) -> (u, f) on the (WFSA, state) grid.
+    def projection(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Every state's w·x and v·x + b in one matrix multiply: (batch, time, 2N), all w·x first."""
+        weight = torch.cat([self.main_weights, self.loop_weights], dim=0)
+        bias = torch.cat([torch.zeros_like(self.loop_bias), self.loop_bias])
+        return torch.nn.functional.linear(tokens, weight, bias)
 
-        One matrix multiply for every WFSA and state; grid cells beyond a WFSA's length hold
-        u = semiring zero so they never carry a path.
-        """
-        batch, steps, _ = tokens.shape
-        num_states = self.state_params.shape[0]
-        weight = self.state_params[:, :-1].reshape(2 * num_states, self._input_dim)  # rows w_0, v_0, w_1, ...
-        bias = torch.stack([torch.zeros_like(self.loop_bias), self.loop_bias], dim=1).reshape(-1)
-        projection = torch.nn.functional.linear(tokens, weight, bias)
-        projection = projection.view(batch, steps, num_states, 2)
-        u, f = self._semiring.weights(projection[..., 0], projection[..., 1])
-        grid_size = self.num_wfsas * self._max_length
-        if grid_size != num_states:  # mixed lengths: scatter onto the grid
-            u = u.new_full((batch, steps, grid_size), self._semiring.zero).index_copy(-1, self._grid_index, u)
-            f = f.new_zeros((batch, steps, grid_size)).index_copy(-1, self._grid_index, f)
-        shape = (batch, steps, self.num_wfsas, self._max_length)
-        return u.reshape(shape), f.reshape(shape)
+    def transition_weights(self, tokens: torch.Tensor):
+        """Token vectors (batch, time, input_dim) -> (u, f) on the (WFSA, state) grid."""
+        return grid_weights(self.projection(tokens), self._semiring, self._grid_index, self.num_wfsas,
+                            self._max_length)
 
     def state_scores(self, tokens: torch.Tensor, mask: Optional[torch.Tensor], return_all: bool = False):
         """Scores of every (WFSA, state) after the last real token (and after every token)."""
-        return layer_state_scores(self, tokens, mask, return_all=return_all, backend=self._backend)
+        if tokens.device.type == "cpu":
+            denormals.ensure()  # before the projection: its backward GEMM is where denormals cost most
+        return layer_recurrence(self.projection(tokens), self._lengths, self._grid_index, mask, self._semiring,
+                                return_all=return_all, backend=self._backend)
 
     def forward(
         self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None, all_steps: bool = False
