@@ -62,7 +62,7 @@ def _kernel_build():
     extensions = [
         CppExtension(
             "rrnn_plugin.kernels._wfsa_cpu",
-            [os.path.join(CSRC, "wfsa_cpu.cpp")],
+            [os.path.join(CSRC, "wfsa_cpu_bindings.cpp"), os.path.join(CSRC, "wfsa_cpu.cpp")],
             extra_compile_args=["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off", *openmp],
             extra_link_args=openmp,
             optional=True,

@@ -11,7 +11,7 @@
 // (B, K, S).  A task owns a run of consecutive (b, k) chains; for each document in its run it
 // walks time once and updates all of that document's WFSAs at each step, so it reads u and f as
 // one contiguous (k1 - k0) * S block per step instead of jumping K * S elements per chain.
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <ATen/Parallel.h>
 
@@ -25,7 +25,8 @@
 #include <cstring>
 #include <vector>
 
-#include "version.h"
+#include "wfsa_cpu.h"
+#include "wfsa_dispatch.h"
 #include "wfsa_rows.h"
 #include "wfsa_step.h"
 
@@ -376,31 +377,12 @@ void layer_backward_impl(const LayerPointers<T>& p, const T* states, const T* gr
 }
 
 void check_inputs(const at::Tensor& u, const at::Tensor& f, const c10::optional<at::Tensor>& mask) {
-  TORCH_CHECK(u.device().is_cpu() && f.device().is_cpu(), "wfsa_cpu: expected CPU tensors");
-  TORCH_CHECK(u.dim() == 4, "wfsa_cpu: u must be (batch, time, wfsas, states), got ", u.sizes());
-  TORCH_CHECK(f.sizes() == u.sizes(), "wfsa_cpu: f ", f.sizes(), " != u ", u.sizes());
-  TORCH_CHECK(f.scalar_type() == u.scalar_type(), "wfsa_cpu: u and f must have one dtype");
-  TORCH_CHECK(u.is_contiguous() && f.is_contiguous(), "wfsa_cpu: u and f must be contiguous");
-  if (mask && mask->defined()) {
-    TORCH_CHECK(mask->scalar_type() == at::kBool && mask->is_contiguous() && mask->device().is_cpu(),
-                "wfsa_cpu: mask must be a contiguous bool CPU tensor");
-    TORCH_CHECK(mask->dim() == 2 && mask->size(0) == u.size(0) && mask->size(1) == u.size(1),
-                "wfsa_cpu: mask must be (batch, time), got ", mask->sizes());
-  }
-}
-
-const bool* mask_ptr(const c10::optional<at::Tensor>& mask) {
-  return mask && mask->defined() ? mask->data_ptr<bool>() : nullptr;
+  check_grid_inputs(u, f, mask, at::kCPU, "wfsa_cpu");
 }
 
 template <typename T, typename Fn>
-void dispatch_semiring(int64_t semiring, const Fn& fn) {
-  switch (semiring) {
-    case kPlusTimes: fn(PlusTimes<T>{}); break;
-    case kMaxTimes: fn(MaxTimes<T>{}); break;
-    case kMaxPlus: fn(MaxPlus<T>{}); break;
-    default: TORCH_CHECK(false, "wfsa_cpu: unknown semiring code ", semiring);
-  }
+void dispatch(int64_t semiring, const Fn& fn) {
+  dispatch_semiring<T>(semiring, fn, "wfsa_cpu");
 }
 
 }  // namespace
@@ -413,7 +395,7 @@ std::vector<at::Tensor> forward(const at::Tensor& u, const at::Tensor& f, const 
   at::Tensor final_c = at::empty({B, K, S}, u.options());
   at::Tensor states = save_states ? at::empty_like(u) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "wfsa_cpu_forward", [&] {
-    dispatch_semiring<scalar_t>(semiring, [&](auto sr) {
+    dispatch<scalar_t>(semiring, [&](auto sr) {
       forward_impl<decltype(sr)>(u.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), mask_ptr(mask),
                                  final_c.data_ptr<scalar_t>(), save_states ? states.data_ptr<scalar_t>() : nullptr,
                                  B, steps, K, S, flush_denormals);
@@ -446,7 +428,7 @@ std::vector<at::Tensor> backward(const at::Tensor& u, const at::Tensor& f, const
   at::Tensor grad_u = at::empty_like(u);
   at::Tensor grad_f = at::empty_like(f);
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "wfsa_cpu_backward", [&] {
-    dispatch_semiring<scalar_t>(semiring, [&](auto sr) {
+    dispatch<scalar_t>(semiring, [&](auto sr) {
       backward_impl<decltype(sr)>(u.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), mask_ptr(mask),
                                   states.data_ptr<scalar_t>(), has_final ? grad_final->data_ptr<scalar_t>() : nullptr,
                                   has_states ? grad_states->data_ptr<scalar_t>() : nullptr,
@@ -502,7 +484,7 @@ std::vector<at::Tensor> layer_forward(const at::Tensor& projection, const at::Te
   at::Tensor states = save_states ? at::empty({B, steps, N}, projection.options()) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(projection.scalar_type(), "wfsa_cpu_layer_forward", [&] {
     const auto p = layer_pointers<scalar_t>(projection, offsets, mask, width);
-    dispatch_semiring<scalar_t>(semiring, [&](auto sr) {
+    dispatch<scalar_t>(semiring, [&](auto sr) {
       layer_forward_impl<decltype(sr)>(p, final_grid.data_ptr<scalar_t>(),
                                        save_states ? states.data_ptr<scalar_t>() : nullptr, flush_denormals);
     });
@@ -531,7 +513,7 @@ at::Tensor layer_backward(const at::Tensor& projection, const at::Tensor& offset
   at::Tensor grad_projection = at::empty_like(projection);
   AT_DISPATCH_FLOATING_TYPES(projection.scalar_type(), "wfsa_cpu_layer_backward", [&] {
     const auto p = layer_pointers<scalar_t>(projection, offsets, mask, width);
-    dispatch_semiring<scalar_t>(semiring, [&](auto sr) {
+    dispatch<scalar_t>(semiring, [&](auto sr) {
       layer_backward_impl<decltype(sr)>(p, states.data_ptr<scalar_t>(),
                                         has_final ? grad_final->data_ptr<scalar_t>() : nullptr,
                                         has_states ? grad_states->data_ptr<scalar_t>() : nullptr,
@@ -568,23 +550,3 @@ bool set_flush_denormals(bool on) {
 }
 
 }  // namespace rrnn
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "rrnn_plugin: C++ CPU kernel for the WFSA recurrence (see wfsa_step.h)";
-  m.attr("KERNEL_VERSION") = RRNN_KERNEL_VERSION;
-  m.def("forward", &rrnn::forward, "WFSA recurrence forward", py::arg("u"), py::arg("f"), py::arg("mask"),
-        py::arg("semiring"), py::arg("save_states"), py::arg("flush_denormals"));
-  m.def("backward", &rrnn::backward, "WFSA recurrence backward", py::arg("u"), py::arg("f"), py::arg("mask"),
-        py::arg("states"), py::arg("grad_final"), py::arg("grad_states"), py::arg("semiring"),
-        py::arg("flush_denormals"));
-  m.def("set_max_isa", &rrnn::set_max_isa, "cap the fused layer's instruction set (tests); returns the best available",
-        py::arg("level"));
-  m.def("set_flush_denormals", &rrnn::set_flush_denormals,
-        "flush denormals (FTZ/DAZ) on this thread and its OpenMP team; False where unsupported", py::arg("on"));
-  m.def("layer_forward", &rrnn::layer_forward, "fused projection -> recurrence forward", py::arg("projection"),
-        py::arg("offsets"), py::arg("mask"), py::arg("semiring"), py::arg("width"), py::arg("save_states"),
-        py::arg("flush_denormals"));
-  m.def("layer_backward", &rrnn::layer_backward, "fused projection -> recurrence backward", py::arg("projection"),
-        py::arg("offsets"), py::arg("mask"), py::arg("states"), py::arg("grad_final"), py::arg("grad_states"),
-        py::arg("semiring"), py::arg("width"), py::arg("flush_denormals"));
-}

@@ -17,6 +17,7 @@
 
 #include <vector>
 
+#include "wfsa_dispatch.h"
 #include "wfsa_step.h"
 
 namespace rrnn {
@@ -74,35 +75,16 @@ __global__ void backward_kernel(const T* __restrict__ u, const T* __restrict__ f
 }
 
 void check_inputs(const at::Tensor& u, const at::Tensor& f, const c10::optional<at::Tensor>& mask) {
-  TORCH_CHECK(u.is_cuda() && f.is_cuda() && u.device() == f.device(), "wfsa_cuda: expected CUDA tensors on one device");
-  TORCH_CHECK(u.dim() == 4, "wfsa_cuda: u must be (batch, time, wfsas, states), got ", u.sizes());
-  TORCH_CHECK(f.sizes() == u.sizes(), "wfsa_cuda: f ", f.sizes(), " != u ", u.sizes());
-  TORCH_CHECK(f.scalar_type() == u.scalar_type(), "wfsa_cuda: u and f must have one dtype");
-  TORCH_CHECK(u.is_contiguous() && f.is_contiguous(), "wfsa_cuda: u and f must be contiguous");
-  if (mask && mask->defined()) {
-    TORCH_CHECK(mask->scalar_type() == at::kBool && mask->is_contiguous() && mask->device() == u.device(),
-                "wfsa_cuda: mask must be a contiguous bool tensor on u's device");
-    TORCH_CHECK(mask->dim() == 2 && mask->size(0) == u.size(0) && mask->size(1) == u.size(1),
-                "wfsa_cuda: mask must be (batch, time), got ", mask->sizes());
-  }
+  check_grid_inputs(u, f, mask, at::kCUDA, "wfsa_cuda");
 }
 
-const bool* mask_ptr(const c10::optional<at::Tensor>& mask) {
-  return mask && mask->defined() ? mask->data_ptr<bool>() : nullptr;
+template <typename T, typename Fn>
+void dispatch(int64_t semiring, const Fn& fn) {
+  dispatch_semiring<T>(semiring, fn, "wfsa_cuda");
 }
 
 unsigned int blocks_for(int64_t chains) {
   return static_cast<unsigned int>((chains + kThreads - 1) / kThreads);
-}
-
-template <typename T, typename Fn>
-void dispatch_semiring(int64_t semiring, const Fn& fn) {
-  switch (semiring) {
-    case kPlusTimes: fn(PlusTimes<T>{}); break;
-    case kMaxTimes: fn(MaxTimes<T>{}); break;
-    case kMaxPlus: fn(MaxPlus<T>{}); break;
-    default: TORCH_CHECK(false, "wfsa_cuda: unknown semiring code ", semiring);
-  }
 }
 
 }  // namespace
@@ -117,7 +99,7 @@ std::vector<at::Tensor> cuda_forward(const at::Tensor& u, const at::Tensor& f, c
   if (B * K * S == 0) return {final_c, states};
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "wfsa_cuda_forward", [&] {
-    dispatch_semiring<scalar_t>(semiring, [&](auto sr) {
+    dispatch<scalar_t>(semiring, [&](auto sr) {
       forward_kernel<decltype(sr), scalar_t><<<blocks_for(B * K), kThreads, 0, stream>>>(
           u.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), mask_ptr(mask), final_c.data_ptr<scalar_t>(),
           save_states ? states.data_ptr<scalar_t>() : nullptr, B, steps, K, S);
@@ -151,7 +133,7 @@ std::vector<at::Tensor> cuda_backward(const at::Tensor& u, const at::Tensor& f, 
   if (B * K * S == 0) return {grad_u, grad_f};
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "wfsa_cuda_backward", [&] {
-    dispatch_semiring<scalar_t>(semiring, [&](auto sr) {
+    dispatch<scalar_t>(semiring, [&](auto sr) {
       backward_kernel<decltype(sr), scalar_t><<<blocks_for(B * K), kThreads, 0, stream>>>(
           u.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), mask_ptr(mask), states.data_ptr<scalar_t>(),
           has_states ? grad_states->data_ptr<scalar_t>() : nullptr, a.data_ptr<scalar_t>(),
