@@ -66,8 +66,13 @@ def test_config_builds(config, fixture_environment, tmp_path, monkeypatch):
         expected = sorted([1, 2, 3, 4] * 6) if kind == "mix" else [int(kind)] * 24
         assert built[0].wfsa_lengths == expected
     if config.parent.name != "composed":
-        # single-layer configs: the stacking options stay out of their JSON (unchanged configs)
-        assert set(encoders[0]) == {"type", "input_dim", "wfsa_lengths", "semiring", "input_dropout"}
+        # single-layer configs: the stacking options stay out of their JSON (unchanged configs);
+        # the contextual ones draw one input dropout mask per document
+        expected_keys = {"type", "input_dim", "wfsa_lengths", "semiring", "input_dropout"}
+        if config.stem.startswith("bert_"):
+            expected_keys.add("input_dropout_per_document")
+            assert encoders[0]["input_dropout_per_document"] is True
+        assert set(encoders[0]) == expected_keys
 
 
 def composed(name: str) -> Dict:
