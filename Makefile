@@ -86,7 +86,7 @@ bench-protocol: venv glove
 
 # The cross-validated Figure-3 protocol with GloVe 50d on the four domains, then on the mix (resumable:
 # re-run to continue), two workers, then the report.  Hours on a 2-core machine.
-SWEEP_SPECS ?= experiments/cv_glove50.json experiments/cv_glove50_mix.json
+SWEEP_SPECS ?= sweep_specs/cv_glove50.json sweep_specs/cv_glove50_mix.json
 experiments: venv data glove
 	for spec in $(SWEEP_SPECS); do name=$$(basename $$spec .json | tr _ -); \
 	  $(BIN)/allennlp rrnn-sweep $$spec -s runs/sweeps/$$name --threads 1 & sleep 10; \
@@ -94,11 +94,11 @@ experiments: venv data glove
 	$(MAKE) results
 
 # Regenerate docs/results.md, results.csv, results_predictions.json and docs/figures/ from the
-# cross-validated sweeps (experiments/cv_*.json run into runs/sweeps/; see docs/experiments.md).
+# cross-validated sweeps (sweep_specs/cv_*.json run into runs/sweeps/; see docs/experiments.md).
 RESULT_SWEEPS ?= runs/sweeps/cv-glove50 runs/sweeps/cv-glove50-mix runs/sweeps/cv-mpnet
 results: venv glove
 	$(BIN)/allennlp rrnn-report $(wildcard $(RESULT_SWEEPS)) -o docs --figures-dir docs/figures \
-	    --notes experiments/results_notes.md --title "Results: sparse rational RNNs on Blitzer reviews, cross-validated"
+	    --notes sweep_specs/results_notes.md --title "Results: sparse rational RNNs on Blitzer reviews, cross-validated"
 
 # Re-resolve requirements/lock.txt from requirements/base.in in a scratch venv.
 lock:

@@ -1,7 +1,7 @@
 """`make bench-protocol`: what a cross-validated protocol costs beyond training (issue 12, items 4 and 7).
 
 1. Trial overhead: kitchen baseline trials (`baseline_1`, fold k of 5) started the sweep's way,
-   forked from the warm zygote (experiments/zygote.py), and the old way, a fresh interpreter per
+   forked from the warm zygote (rrnn_plugin/experiments/zygote.py), and the old way, a fresh interpreter per
    trial (RRNN_TRIAL_START=subprocess), alternately; per trial, wall time / AllenNLP's
    `training_duration`.  Target: <= 1.3 with the zygote.
 2. Contextual feature extraction: the same kitchen reviews through the plugin's pipeline (reader,

@@ -2,7 +2,7 @@
 
     allennlp rrnn-report runs/sweeps/kitchen-reduced [more sweep dirs] [-o docs] [--storage URL]
     allennlp rrnn-report results.csv -o out/      # rebuild the tables/figures from a CSV
-    allennlp rrnn-report DIR... -o docs --figures-dir docs/figures --notes experiments/results_notes.md
+    allennlp rrnn-report DIR... -o docs --figures-dir docs/figures --notes sweep_specs/results_notes.md
 
 Writes results.csv, results.md, figure3.png and (when the sweep has a multi-objective study)
 pareto.png into the output dir (default: the first sweep dir; PNGs: --figures-dir).  For

@@ -1,6 +1,6 @@
 """`allennlp rrnn-sweep`: run the paper's protocol (and/or a multi-objective search) from a spec.
 
-    allennlp rrnn-sweep experiments/reduced_protocol.json -s runs/sweeps/kitchen-reduced
+    allennlp rrnn-sweep sweep_specs/reduced_protocol.json -s runs/sweeps/kitchen-reduced
     allennlp rrnn-sweep SPEC -s DIR --storage postgresql://host/db   # several machines, one sweep
 
 Every trial is an `allennlp train` run under DIR; Optuna's storage (default DIR/sweep.db, SQLite)
@@ -19,7 +19,7 @@ _DESCRIPTION = "Run a sweep spec (baselines x lambda targets x seeds, multi-obje
 class SweepCommand(Subcommand):
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=_DESCRIPTION, help=_DESCRIPTION)
-        subparser.add_argument("spec", help="sweep spec (JSON), e.g. experiments/reduced_protocol.json")
+        subparser.add_argument("spec", help="sweep spec (JSON), e.g. sweep_specs/reduced_protocol.json")
         subparser.add_argument("-s", "--serialization-dir", required=True, help="sweep dir (runs, sweep.db)")
         subparser.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///DIR/sweep.db)")
         subparser.add_argument("--mode", choices=["all", "grid", "moo"], default="all",
