@@ -98,7 +98,10 @@ experiments: venv data glove
 RESULT_SWEEPS ?= runs/sweeps/cv-glove50 runs/sweeps/cv-glove50-mix runs/sweeps/cv-mpnet
 results: venv glove
 	$(BIN)/allennlp rrnn-report $(wildcard $(RESULT_SWEEPS)) -o docs --figures-dir docs/figures \
+	    --predictions docs/results_predictions.json \
 	    --notes sweep_specs/results_notes.md --title "Results: sparse rational RNNs on Blitzer reviews, cross-validated"
+	for dir in $(wildcard $(RESULT_SWEEPS)); do name=$$(basename $$dir); spec=sweep_specs/$$(echo $$name | tr - _).json; \
+	  $(BIN)/allennlp rrnn-sweep $$spec -s $$dir --export-state sweep_specs/state/$$name.jsonl; done
 
 # Re-resolve requirements/lock.txt from requirements/base.in in a scratch venv.
 lock:

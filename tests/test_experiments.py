@@ -389,3 +389,41 @@ def test_an_interrupted_sweep_frees_its_point(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_module, "train", fake_train(calls))
     assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_grid() == 1
     assert len(calls) == 1
+
+
+def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, monkeypatch):
+    """Export the finished trials, lose the database and every run folder (a new session), adopt
+    the export: the remaining points run, the finished ones do not."""
+    import optuna
+
+    from rrnn_plugin.experiments import sweep as sweep_module
+
+    calls = []
+    monkeypatch.setattr(sweep_module, "train", fake_train(calls))
+    monkeypatch.setattr("rrnn_plugin.experiments.search.train", fake_train(calls))
+    spec = SweepSpec.from_json({"name": "moved", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
+                                "targets": [20], "tolerance": 5, "start_lambda": 4e-4, "folds": 2,
+                                "tuning": {"trials": 1, "space": {"trainer.optimizer.lr": {"low": 0.01, "high": 0.04}}}})
+    points = grid_points(spec)
+    first = sweep_module.Sweep(spec, str(tmp_path / "old"), progress=lambda _: None)
+    assert first.run_grid(max_trials=4) == 4  # tune trials 0, 1, the search, the learned tuning trial
+    state = tmp_path / "state.jsonl"
+    assert first.export_state(str(state)) == 4
+
+    calls.clear()
+    import shutil
+
+    shutil.rmtree(tmp_path / "old")  # the database and every run folder are gone
+    moved = sweep_module.Sweep(spec, str(tmp_path / "new"), progress=lambda _: None)
+    assert moved.adopt_state(str(state)) == 4 and moved.adopt_state(str(state)) == 0  # once only
+    assert moved.run_grid() == len(points) - 4
+    study = moved.study("moved:grid")
+    complete = sorted(t.user_attrs["key"] for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE)
+    assert complete == sorted(p.key for p in points)
+    assert not any("/tuning/" in c or "/search/" in c for c in calls)  # nothing finished ran again
+    # the first fold's runs reused the winning trials' folders before; those are gone, so they trained
+    assert any(c.endswith("baseline_1/fold_0/seed_0") for c in calls)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"key": 1}\n')
+    with pytest.raises(ValueError, match="bad.jsonl, line 1: not a sweep-state entry"):
+        moved.adopt_state(str(bad))

@@ -37,6 +37,9 @@ class ReportCommand(Subcommand):
                                     "auto = when --data-dir exists (default), yes = required, no = never")
         subparser.add_argument("--data-dir", default=os.environ.get("RRNN_DATA_DIR"),
                                help="Blitzer data root for the reference models (default $RRNN_DATA_DIR)")
+        subparser.add_argument("--predictions", action="append", default=[], metavar="FILE",
+                               help="a results_predictions.json to use for runs whose folders are gone "
+                                    "(trials adopted with rrnn-sweep --adopt-state); repeatable")
         subparser.add_argument("--glove-file", default=os.environ.get("RRNN_GLOVE_FILE"),
                                help="GloVe text file for the pooled-embedding reference (default $RRNN_GLOVE_FILE)")
         subparser.set_defaults(func=_run)
@@ -63,6 +66,9 @@ def _run(args: argparse.Namespace) -> None:
         source_rows, plan = collect_rows(default_storage(source))
         rows.extend(source_rows)
         plans.append(plan)
+    for path in args.predictions:
+        if os.path.isfile(path):
+            loaded.merge(PredictionStore.load(path))
     for url in args.storage:
         source_rows, plan = collect_rows(url)
         rows.extend(source_rows)

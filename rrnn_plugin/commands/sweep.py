@@ -2,6 +2,8 @@
 
     allennlp rrnn-sweep sweep_specs/reduced_protocol.json -s runs/sweeps/kitchen-reduced
     allennlp rrnn-sweep SPEC -s DIR --storage postgresql://host/db   # several machines, one sweep
+    allennlp rrnn-sweep SPEC -s DIR --export-state sweep_specs/state/NAME.jsonl   # to commit
+    allennlp rrnn-sweep SPEC -s NEWDIR --adopt-state sweep_specs/state/NAME.jsonl # continue elsewhere
 
 Every trial is an `allennlp train` run under DIR; Optuna's storage (default DIR/sweep.db, SQLite)
 records them, so re-running the command resumes and never repeats a finished trial.  The spec
@@ -29,6 +31,10 @@ class SweepCommand(Subcommand):
                                help="exit instead of waiting for points other workers are running")
         subparser.add_argument("--threads", type=int, default=None, help="torch threads per run (OMP_NUM_THREADS)")
         subparser.add_argument("--dry-run", action="store_true", help="list the grid points and exit")
+        subparser.add_argument("--export-state", metavar="FILE", default=None,
+                               help="write the finished grid trials to FILE (JSON lines, to commit) and exit")
+        subparser.add_argument("--adopt-state", metavar="FILE", default=None,
+                               help="first record the trials of an --export-state FILE this sweep lacks, then run")
         subparser.set_defaults(func=_run)
         return subparser
 
@@ -45,6 +51,11 @@ def _run(args: argparse.Namespace) -> None:
             print(json.dumps({"multi_objective": spec.to_json()["multi_objective"]}))
         return
     sweep = Sweep(spec, args.serialization_dir, storage=args.storage, threads=args.threads)
+    if args.export_state:
+        print(f"[sweep] wrote {sweep.export_state(args.export_state)} finished trials to {args.export_state}")
+        return
+    if args.adopt_state:
+        print(f"[sweep] adopted {sweep.adopt_state(args.adopt_state)} finished trials from {args.adopt_state}")
     ran = 0
     if args.mode in ("all", "grid"):
         ran += sweep.run_grid(max_trials=args.max_trials, wait=not args.no_wait)

@@ -20,6 +20,7 @@ Multi-objective mode (`spec.multi_objective`): study `<name>:moo:<dataset>`, Opt
 (TPE by default) proposes lambda and the training hyperparameters; trials run until `n_trials`
 are complete.  A trial whose worker died is re-enqueued with the same parameters.
 """
+import json
 import math
 import os
 import socket
@@ -34,7 +35,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from rrnn_plugin.experiments.lambda_search import LambdaSearch
-from rrnn_plugin.experiments.runs import RunFailed, RunResult, read_run_result, seed_overrides, train
+from rrnn_plugin.experiments.runs import RunFailed, RunResult, is_finished, read_run_result, seed_overrides, train
 from rrnn_plugin.experiments.search import config_runner, run_search
 from rrnn_plugin.experiments.spec import (
     BASELINE, LEARNED, SEARCH, TUNE, Point, SweepSpec, grid_points, target_name,
@@ -237,9 +238,9 @@ class Sweep:
 
     def _run_baseline(self, point: Point, done: Dict[str, FrozenTrial]) -> Dict[str, Any]:
         settings = self._tuned(point, done)
-        if settings is not None and self._is_tuning_run(point):
+        if settings is not None and self._is_tuning_run(point) and is_finished(settings["serialization_dir"]):
             result = read_run_result(settings["serialization_dir"])
-        else:
+        else:  # (also when the winning trial's folder is gone: adopted from another machine or session)
             overrides = {**self._overrides(BASELINE, point.seed, point.fold), **_params(settings)}
             result = self._train(self._baseline_config(point), self._run_dir(point), overrides)
         return {**_result_attrs(result), **_tuning_attrs(settings)}
@@ -307,11 +308,11 @@ class Sweep:
         search_trial = done[self._search_key(point)]
         lam = search_trial.user_attrs["lambda"]
         settings = self._tuned(point, done)
-        if self._is_tuning_run(point):
+        reuse = settings["serialization_dir"] if settings else search_trial.user_attrs["serialization_dir"]
+        if self._is_tuning_run(point) and is_finished(reuse):
             # this very run exists already: the search's chosen try, or the winning tuning trial
-            reuse = settings["serialization_dir"] if settings else search_trial.user_attrs["serialization_dir"]
             result = read_run_result(reuse)
-        else:
+        else:  # (also when that run's folder is gone: adopted from another machine or session)
             config = self.spec.structure_config.format(dataset=point.dataset)
             overrides = {**self._overrides(LEARNED, point.seed, point.fold), **_params(settings)}
             result = self._train(config, self._run_dir(point), overrides, lam)
@@ -319,6 +320,49 @@ class Sweep:
         attrs["lambda"] = lam
         attrs["found"] = search_trial.user_attrs.get("found")
         return {**attrs, **_tuning_attrs(settings)}
+
+    # ----- carrying a sweep over to another machine or session ------------------------------
+    def export_state(self, path: str) -> int:
+        """Write every COMPLETE grid trial (its key, objective values and attributes) as JSON
+        lines: a small text file to commit, from which `adopt_state` continues the sweep where
+        the run folders and the database are gone.  Returns the number of trials written."""
+        study = self.study(grid_study_name(self.spec.name))
+        trials = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path + ".tmp", "w") as handle:
+            for trial in trials:
+                if trial.user_attrs.get("key"):
+                    handle.write(json.dumps({"key": trial.user_attrs["key"], "values": trial.values,
+                                             "attrs": trial.user_attrs}, sort_keys=True) + "\n")
+        os.replace(path + ".tmp", path)
+        return len(trials)
+
+    def adopt_state(self, path: str) -> int:
+        """Record the trials of an `export_state` file that this sweep's storage lacks, as
+        COMPLETE: they are not run again, and later points use their results (searched lambdas,
+        tuning winners).  Runs that need a folder that is not here (the first fold's reuse of a
+        tuning trial) train again with the same settings.  Returns how many were adopted."""
+        study = self.study(grid_study_name(self.spec.name))
+        done, _ = _grid_state(study)
+        keys = {p.key for p in grid_points(self.spec)}
+        adopted = 0
+        with open(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                    key, values, attrs = entry["key"], entry["values"], entry["attrs"]
+                except (json.JSONDecodeError, KeyError, TypeError) as error:
+                    raise ValueError(f"{path}, line {number}: not a sweep-state entry ({error})") from None
+                if key in done or key not in keys:
+                    continue
+                trial = study.ask()
+                for name, value in {**attrs, "adopted_from": os.path.basename(path)}.items():
+                    trial.set_user_attr(name, value)
+                study.tell(trial, values)
+                adopted += 1
+        return adopted
 
     # ----- multi-objective ------------------------------------------------------------------
     def run_multi_objective(self, max_trials: Optional[int] = None) -> int:
