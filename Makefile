@@ -10,7 +10,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv data glove test demo bench bench-protocol experiments browser screenshot results lock clean postgres mpnet features
+.PHONY: venv data glove test demo bench bench-protocol bench-inference experiments browser screenshot results lock clean postgres mpnet features
 
 venv: $(STAMP)
 
@@ -64,7 +64,7 @@ data: venv
 # restricted to the vocabulary of the four Blitzer domains.
 glove: $(RRNN_GLOVE_FILE)
 $(RRNN_GLOVE_FILE): | $(STAMP)
-	$(MAKE) data
+	$(BIN)/python -m rrnn_plugin.data_download --dest $(RRNN_DATA_DIR)  # = make data, without a sub-make
 	$(BIN)/allennlp rrnn-glove --output $@ --vocab-from $(RRNN_DATA_DIR)/mix --normalize
 
 # Train the 6/6/6/6 baseline on real Blitzer kitchen reviews, evaluate on the test split, predict.
@@ -77,8 +77,16 @@ demo: venv data glove
 	@echo "--- predictions on tests/fixtures/predict_examples.jsonl"; cat $(DEMO_DIR)/predictions.jsonl
 	@echo "--- summary"; $(BIN)/python -m rrnn_plugin.run_summary $(DEMO_DIR)
 
-bench: venv glove bench-protocol
+bench: venv glove bench-protocol bench-inference
 	$(BIN)/python bench/kernels.py
+
+# Prediction speed and size: AllenNLP predictor vs the exported model, before and after pruning,
+# against a TF-IDF logistic regression (bench/inference_results.md).  Trains the kitchen
+# structure-learning run first if it is not there (minutes).
+SL_DIR ?= runs/kitchen-sl
+bench-inference: venv glove
+	test -f $(SL_DIR)/model.tar.gz || $(BIN)/allennlp train training_configs/kitchen/structure_learning.jsonnet -s $(SL_DIR) --force
+	$(BIN)/python bench/inference.py --run $(SL_DIR)
 
 # What the cross-validated protocol costs beyond training: trial start-up, feature extraction.
 bench-protocol: venv glove

@@ -132,4 +132,7 @@ def test_two_workers_on_postgres_one_killed_mid_trial(postgres_url, tmp_path):
     assert ["done", str(survivor.pid), killed[0]] in events()  # ... was taken over and finished
     assert not any(pid == str(victim.pid) for kind, pid, _ in events() if kind == "done")
     failed = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
-    assert [t.user_attrs["pid"] for t in failed] == [victim.pid]  # its claim, failed as dead and freed
+    # a claim that lost a race to the other worker is failed at once as a duplicate (either
+    # worker, any number of times under load); apart from those, only the victim's live claim
+    dead = [t.user_attrs["pid"] for t in failed if not t.user_attrs.get("duplicate_claim")]
+    assert dead == [victim.pid]  # its claim, failed as dead and freed
