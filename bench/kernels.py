@@ -29,7 +29,7 @@ import torch
 
 import rrnn_plugin  # noqa: F401  (registers the plugin, sets RRNN_DATA_DIR / RRNN_GLOVE_FILE defaults)
 from rrnn_plugin.kernels import _loader, denormals
-from rrnn_plugin.modules import RationalRnnEncoder
+from rrnn_plugin.encoders import RationalRnnEncoder
 
 PROJECT_ROOT = Path(rrnn_plugin.__file__).resolve().parents[1]
 BASELINE_CONFIG = PROJECT_ROOT / "training_configs" / "kitchen" / "baseline_4.jsonnet"

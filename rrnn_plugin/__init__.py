@@ -5,7 +5,11 @@ small AllenNLP/torch compatibility layer, and sets defaults for the environment 
 bundled configs read (`RRNN_DATA_DIR`, `RRNN_GLOVE_FILE`), so `allennlp train training_configs/...`
 works from a checkout with no extra flags.  `RRNN_LAMBDA` and `RRNN_STRUCTURE_ARCHIVE` default to
 "" (jsonnet cannot test whether an ext var exists), meaning "the config's own value".
+
+Without AllenNLP installed, only the framework-free core loads (`rrnn_plugin.modules`,
+`rrnn_plugin.kernels`, `rrnn_plugin.export`): what an exported model needs, with torch alone.
 """
+import importlib.util
 import os
 from pathlib import Path
 
@@ -26,11 +30,13 @@ os.environ.setdefault("RRNN_LAMBDA", "")
 os.environ.setdefault("RRNN_STRUCTURE_ARCHIVE", "")
 os.environ.setdefault("RRNN_TAGGING_DIR", "")  # training_configs/composed/tagger.jsonnet: '' = the fixture
 
-from rrnn_plugin import compat  # noqa: E402,F401
-from rrnn_plugin.dataset_readers import *  # noqa: E402,F401,F403
-from rrnn_plugin.models import *  # noqa: E402,F401,F403
-from rrnn_plugin.modules import *  # noqa: E402,F401,F403
-from rrnn_plugin.training import *  # noqa: E402,F401,F403
-from rrnn_plugin.contextual import *  # noqa: E402,F401,F403
-from rrnn_plugin.predictors import *  # noqa: E402,F401,F403
-from rrnn_plugin.commands import *  # noqa: E402,F401,F403
+if importlib.util.find_spec("allennlp") is not None:  # the core (modules, kernels) needs torch only
+    from rrnn_plugin import compat  # noqa: E402,F401
+    from rrnn_plugin.dataset_readers import *  # noqa: E402,F401,F403
+    from rrnn_plugin.encoders import *  # noqa: E402,F401,F403
+    from rrnn_plugin.models import *  # noqa: E402,F401,F403
+    from rrnn_plugin.modules import *  # noqa: E402,F401,F403
+    from rrnn_plugin.training import *  # noqa: E402,F401,F403
+    from rrnn_plugin.contextual import *  # noqa: E402,F401,F403
+    from rrnn_plugin.predictors import *  # noqa: E402,F401,F403
+    from rrnn_plugin.commands import *  # noqa: E402,F401,F403

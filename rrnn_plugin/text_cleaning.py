@@ -1,4 +1,5 @@
-"""Text normalization shared by every reader, the predictor and the GloVe vocabulary filter.
+"""Text normalization shared by every reader, the predictor, the GloVe vocabulary filter and the
+exported model (pure Python, no AllenNLP: `rrnn_plugin.export` tokenizes with it too).
 
 One implementation so that training, prediction and the embedding-file filter see the same tokens.
 The cleaning follows Kim (2014) as used by the paper's authors: keep letters, digits and a little

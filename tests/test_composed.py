@@ -26,7 +26,7 @@ from allennlp.predictors import Predictor
 
 import rrnn_plugin  # noqa: F401
 from rrnn_plugin.models import RationalClassifier
-from rrnn_plugin.modules import RationalRnnEncoder, RationalRnnSeq2SeqEncoder
+from rrnn_plugin.encoders import RationalRnnEncoder, RationalRnnSeq2SeqEncoder
 from rrnn_plugin.modules.rational_rnn import surviving_features
 
 ROOT = Path(__file__).parents[1]

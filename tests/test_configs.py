@@ -15,7 +15,7 @@ from allennlp.commands.train import train_model
 from allennlp.common import Params
 
 import rrnn_plugin  # noqa: F401
-from rrnn_plugin.modules import RationalRnnEncoder, RationalRnnSeq2SeqEncoder
+from rrnn_plugin.encoders import RationalRnnEncoder, RationalRnnSeq2SeqEncoder
 
 ROOT = Path(__file__).parents[1]
 CONFIGS = sorted(p for p in (ROOT / "training_configs").rglob("*.jsonnet"))

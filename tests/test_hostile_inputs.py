@@ -22,6 +22,7 @@ from allennlp.common.checks import ConfigurationError
 
 from rrnn_plugin.dataset_readers import BlitzerReviewsReader, DataFormatError, TsvSentimentReader
 from rrnn_plugin.dataset_readers.sentiment_reader import EmptyDataError
+from rrnn_plugin.modules import ConfigurationError as CoreConfigurationError  # the encoder's (no AllenNLP)
 
 FIXTURES = Path(os.environ["RRNN_FIXTURES"])
 KITCHEN = FIXTURES / "blitzer" / "kitchen"
@@ -181,15 +182,15 @@ def config_cases():
         Raises(ConfigurationError, "RRNN_LAMBDA")
     yield "lambda-env-text", with_env("RRNN_LAMBDA", "strong", lambda c: Params.from_file(STRUCTURE_CONFIG)), \
         Raises(RuntimeError, "RRNN_LAMBDA must be a number")
-    yield "encoder-no-wfsa", lambda c: build("encoder", {**encoder, "wfsa_lengths": {}}), Raises(ConfigurationError, "gives no WFSA")
-    yield "encoder-zero-count", lambda c: build("encoder", {**encoder, "wfsa_lengths": {"3": 0}}), Raises(ConfigurationError, "gives no WFSA")
-    yield "encoder-zero-length", lambda c: build("encoder", {**encoder, "wfsa_lengths": [2, 0]}), Raises(ConfigurationError, "at least one transition")
-    yield "encoder-negative-count", lambda c: build("encoder", {**encoder, "wfsa_lengths": {"2": -1}}), Raises(ConfigurationError, "negative")
-    yield "encoder-text-length", lambda c: build("encoder", {**encoder, "wfsa_lengths": {"two": 3}}), Raises(ConfigurationError, "wfsa_lengths must")
-    yield "encoder-layers-0", lambda c: build("encoder", {**encoder, "num_layers": 0}), Raises(ConfigurationError, "num_layers")
-    yield "encoder-dropout-1", lambda c: build("encoder", {**encoder, "input_dropout": 1.0}), Raises(ConfigurationError, r"input_dropout must be in \[0, 1\)")
-    yield "encoder-semiring", lambda c: build("encoder", {**encoder, "semiring": "min_plus"}), Raises(ConfigurationError, "semiring must be one of")
-    yield "encoder-both-lengths", lambda c: build("encoder", {**encoder, "layer_wfsa_lengths": [[[1]]]}), Raises(ConfigurationError, "exactly one")
+    yield "encoder-no-wfsa", lambda c: build("encoder", {**encoder, "wfsa_lengths": {}}), Raises(CoreConfigurationError, "gives no WFSA")
+    yield "encoder-zero-count", lambda c: build("encoder", {**encoder, "wfsa_lengths": {"3": 0}}), Raises(CoreConfigurationError, "gives no WFSA")
+    yield "encoder-zero-length", lambda c: build("encoder", {**encoder, "wfsa_lengths": [2, 0]}), Raises(CoreConfigurationError, "at least one transition")
+    yield "encoder-negative-count", lambda c: build("encoder", {**encoder, "wfsa_lengths": {"2": -1}}), Raises(CoreConfigurationError, "negative")
+    yield "encoder-text-length", lambda c: build("encoder", {**encoder, "wfsa_lengths": {"two": 3}}), Raises(CoreConfigurationError, "wfsa_lengths must")
+    yield "encoder-layers-0", lambda c: build("encoder", {**encoder, "num_layers": 0}), Raises(CoreConfigurationError, "num_layers")
+    yield "encoder-dropout-1", lambda c: build("encoder", {**encoder, "input_dropout": 1.0}), Raises(CoreConfigurationError, r"input_dropout must be in \[0, 1\)")
+    yield "encoder-semiring", lambda c: build("encoder", {**encoder, "semiring": "min_plus"}), Raises(CoreConfigurationError, "semiring must be one of")
+    yield "encoder-both-lengths", lambda c: build("encoder", {**encoder, "layer_wfsa_lengths": [[[1]]]}), Raises(CoreConfigurationError, "exactly one")
     yield "spec-unknown-key", lambda c: _spec({"lambda": 1}), Raises(ValueError, "unknown sweep spec keys")
     yield "spec-escaping-dataset", lambda c: _spec({"datasets": ["../../etc"]}), Raises(ValueError, "not a plain name")
     yield "spec-escaping-name", lambda c: _spec({"name": "a/../../b"}), Raises(ValueError, "not a plain name")
@@ -204,8 +205,8 @@ def _spec(extra: dict):
 
 # ----- numerics ----------------------------------------------------------------------------------
 def numeric_cases():
-    from rrnn_plugin.modules import RationalRnnEncoder
-    from rrnn_plugin.modules.rational_rnn import NonFiniteInputError
+    from rrnn_plugin.encoders import RationalRnnEncoder
+    from rrnn_plugin.modules import NonFiniteInputError
 
     def encode(value):
         tokens = torch.randn(2, 3, 4)

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 from allennlp.common import Params
-from allennlp.common.checks import ConfigurationError
 from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
 
 import rrnn_plugin.kernels as kernels
 from rrnn_plugin.kernels import _loader, backend, denormals
-from rrnn_plugin.modules import RationalRnnEncoder, get_semiring
+from rrnn_plugin.encoders import RationalRnnEncoder
+from rrnn_plugin.modules import ConfigurationError, get_semiring
 from rrnn_plugin.modules.recurrence import wfsa_recurrence
 from tests.reference_wfsa import reference_document_scores
 

@@ -10,7 +10,7 @@ from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 
 import rrnn_plugin  # noqa: F401
-from rrnn_plugin.modules import RationalRnnEncoder
+from rrnn_plugin.encoders import RationalRnnEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = FIXTURES / "rational_classifier.jsonnet"

@@ -1,10 +1,10 @@
 import pytest
 import torch
 from allennlp.common import Params
-from allennlp.common.checks import ConfigurationError
 from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
 
-from rrnn_plugin.modules import RationalRnnEncoder, expand_wfsa_lengths
+from rrnn_plugin.encoders import RationalRnnEncoder
+from rrnn_plugin.modules import ConfigurationError, expand_wfsa_lengths
 from tests.reference_wfsa import reference_document_scores
 
 SEMIRINGS = ["plus_times", "max_plus", "max_times"]
@@ -133,7 +133,7 @@ def test_group_norms_cover_exactly_the_state_parameters():
 
 @pytest.mark.parametrize("semiring", SEMIRINGS)
 def test_non_finite_inputs_are_refused_not_hidden(semiring):
-    from rrnn_plugin.modules.rational_rnn import NonFiniteInputError
+    from rrnn_plugin.modules import NonFiniteInputError
 
     tokens, mask = _batch([4, 2], dim=5)
     encoder = _encoder(semiring=semiring)

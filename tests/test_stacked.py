@@ -19,7 +19,9 @@ from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
 
 import rrnn_plugin  # noqa: F401
 import rrnn_plugin.kernels as kernels
-from rrnn_plugin.modules import RationalRnnEncoder, RationalRnnSeq2SeqEncoder, WfsaLayer
+from rrnn_plugin.encoders import RationalRnnEncoder, RationalRnnSeq2SeqEncoder
+from rrnn_plugin.modules import ConfigurationError as CoreConfigurationError
+from rrnn_plugin.modules import WfsaLayer
 from rrnn_plugin.training import StateGroupLasso, prune_classifier, pruned_config, structure_report
 from rrnn_plugin.visualization.phrases import find_encoder
 from rrnn_plugin.visualization.structure import structure_from_json
@@ -180,7 +182,7 @@ def test_from_params_shapes_and_names():
     ],
 )
 def test_bad_options_are_configuration_errors(kwargs, message):
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(CoreConfigurationError, match=message):
         RationalRnnEncoder(4, **kwargs)
 
 
@@ -190,7 +192,7 @@ def test_archives_from_before_stacking_still_load():
     encoder.load_state_dict(old)
     assert torch.equal(encoder.state_params, old["state_params"])
     assert isinstance(encoder.single_layer, WfsaLayer)
-    with pytest.raises(ConfigurationError, match="one-layer unidirectional"):
+    with pytest.raises(CoreConfigurationError, match="one-layer unidirectional"):
         _encoder().state_params
 
 

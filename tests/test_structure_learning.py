@@ -22,7 +22,7 @@ from allennlp.predictors import Predictor
 from allennlp.training.callbacks import TrainerCallback
 
 import rrnn_plugin  # noqa: F401
-from rrnn_plugin.modules import RationalRnnEncoder
+from rrnn_plugin.encoders import RationalRnnEncoder
 from rrnn_plugin.training import (
     StateGroupLasso,
     group_lasso_penalty,

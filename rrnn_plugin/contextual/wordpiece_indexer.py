@@ -22,7 +22,7 @@ from allennlp.data import Token, TokenIndexer, Vocabulary
 from allennlp.data.token_indexers.token_indexer import IndexedTokenList
 
 from rrnn_plugin.contextual.transformer import load_tokenizer, split_into_wordpieces
-from rrnn_plugin.dataset_readers.text_cleaning import END_SYMBOL, START_SYMBOL
+from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL
 
 
 @TokenIndexer.register("contextual_wordpieces")

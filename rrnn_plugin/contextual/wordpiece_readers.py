@@ -16,7 +16,7 @@ from allennlp.data import DatasetReader, Instance
 from rrnn_plugin.contextual.transformer import load_tokenizer, split_into_wordpieces
 from rrnn_plugin.contextual.wordpiece_indexer import ContextualWordpieceIndexer
 from rrnn_plugin.dataset_readers.blitzer import BlitzerReviewsReader
-from rrnn_plugin.dataset_readers.text_cleaning import END_SYMBOL, START_SYMBOL
+from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL
 from rrnn_plugin.dataset_readers.tsv_sentiment import TsvSentimentReader
 
 

@@ -1,5 +1,5 @@
 """Dataset readers of rrnn_plugin; importing this package registers them with AllenNLP."""
-from rrnn_plugin.dataset_readers.text_cleaning import END_SYMBOL, START_SYMBOL, kim_clean, tokenize
+from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL, kim_clean, tokenize
 from rrnn_plugin.dataset_readers.sentiment_reader import DataFormatError, SentimentReader
 from rrnn_plugin.dataset_readers.blitzer import (
     BlitzerReviewsReader,

@@ -12,7 +12,7 @@ from allennlp.data import DatasetReader, Instance, Token, TokenIndexer
 from allennlp.data.fields import Field, LabelField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 
-from rrnn_plugin.dataset_readers.text_cleaning import END_SYMBOL, START_SYMBOL, tokenize
+from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL, tokenize
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ Outcomes = Dict[str, int]  # document id -> 1 right / 0 wrong
 def _fold_parts(data_dir: str, dataset: str, folds: int, fold: int, seed: int) -> Dict[str, Tuple[List[str], List[List[str]], List[str]]]:
     """{part: (ids, token lists, labels)} of one fold, tokenized as the GloVe configs' reader does."""
     from rrnn_plugin.dataset_readers import BlitzerReviewsReader
-    from rrnn_plugin.dataset_readers.text_cleaning import END_SYMBOL, START_SYMBOL
+    from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL
 
     reader = BlitzerReviewsReader(folds=folds, fold=fold, seed=seed)
     parts = {}

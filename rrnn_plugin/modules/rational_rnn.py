@@ -1,12 +1,13 @@
-"""`rational_rnn`: layers of WFSAs as a Seq2Vec and as a Seq2Seq encoder (docs/method.md §1).
+"""`RationalRnnLayers`: layers of WFSAs, the framework-free encoder (docs/method.md §1).
 
-Both registered forms are the same stack of `WfsaLayer`s (wfsa_layer.py, the one implementation of
-the math and of its kernels); they differ only in what they return:
+This module needs torch only: an exported model runs it without AllenNLP.  The two registered
+AllenNLP encoders `rational_rnn` (rrnn_plugin/encoders/) are this class plus the AllenNLP base
+class; they differ only in what they return:
 
-* Seq2Vec (`Seq2VecEncoder` "rational_rnn"): the top layer's scores after the last real token,
-  h(T) (batch, output_dim) — the paper's document feature.
-* Seq2Seq (`Seq2SeqEncoder` "rational_rnn"): the top layer's scores after every token, h(t)
-  (batch, time, output_dim), zero at padding — for taggers, or for a stock Seq2Vec pooler.
+* Seq2Vec: the top layer's scores after the last real token, h(T) (batch, output_dim) — the
+  paper's document feature, and what `RationalRnnLayers.forward` returns.
+* Seq2Seq: the top layer's scores after every token, h(t) (batch, time, output_dim), zero at
+  padding — for taggers, or for a stock Seq2Vec pooler.
 
 Options shared by both:
 * `bidirectional`: a second, independent set of WFSAs reads each sequence from its last real token
@@ -24,10 +25,8 @@ Archives written before stacking existed (a top-level `state_params`) still load
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from allennlp.common.checks import ConfigurationError
-from allennlp.modules.seq2seq_encoders import Seq2SeqEncoder
-from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
 
+from rrnn_plugin.modules.errors import ConfigurationError, NonFiniteInputError
 from rrnn_plugin.modules.wfsa_layer import WfsaLayer, expand_wfsa_lengths
 
 Structure = List[List[List[int]]]  # WFSA lengths per layer, per direction
@@ -187,6 +186,10 @@ class RationalRnnLayers(torch.nn.Module):
         return self.single_layer.state_norms()
 
     # ----- computation ----------------------------------------------------------------------
+    def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """h(T) after the last real token (batch, output_dim); the Seq2Seq encoder returns h(t)."""
+        return self.encode(tokens, mask, all_steps=False)
+
     def encode(self, tokens: torch.Tensor, mask: Optional[torch.Tensor], all_steps: bool) -> torch.Tensor:
         """The top layer's h(T) (batch, output_dim) or, with `all_steps`, h(t) (batch, time,
         output_dim), zero at padding."""
@@ -301,14 +304,6 @@ def _rename_single_layer_keys(module, state_dict, prefix, *args) -> None:
         state_dict[prefix + "layers.0.0.state_params"] = state_dict.pop(old)
 
 
-@Seq2VecEncoder.register("rational_rnn")
-class RationalRnnEncoder(RationalRnnLayers, Seq2VecEncoder):
-    """The top layer's h(T) after the last real token (parameters: `RationalRnnLayers`)."""
-
-    def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.encode(tokens, mask, all_steps=False)
-
-
 class DocumentDropout(torch.nn.Dropout):
     """Dropout of (batch, time, dim) inputs with one mask per document, shared by all its tokens."""
 
@@ -317,10 +312,6 @@ class DocumentDropout(torch.nn.Dropout):
             return x
         keep = torch.empty((x.shape[0], 1, x.shape[-1]), dtype=x.dtype, device=x.device).bernoulli_(1 - self.p)
         return x * keep.div_(1 - self.p)
-
-
-class NonFiniteInputError(ValueError):
-    """The encoder was given NaN or infinite input values (broken embeddings or features)."""
 
 
 def check_finite_input(tokens: torch.Tensor, mask: Optional[torch.Tensor]) -> None:
@@ -334,6 +325,9 @@ def check_finite_input(tokens: torch.Tensor, mask: Optional[torch.Tensor]) -> No
     finite = torch.isfinite(tokens.sum(dim=-1))
     if mask is not None:
         finite = finite | ~mask
+    if torch.compiler.is_compiling():  # no data-dependent branch in a traced graph: a traced assert
+        torch._assert_async(finite.all(), "rational_rnn: input vectors contain NaN or infinite values")
+        return
     if bool(finite.all()):
         return
     bad = (~finite).nonzero()
@@ -343,11 +337,3 @@ def check_finite_input(tokens: torch.Tensor, mask: Optional[torch.Tensor]) -> No
         f"{batch}, token {step}); the embeddings or contextual features feeding the encoder are broken "
         "(a corrupted pretrained or feature file?)"
     )
-
-
-@Seq2SeqEncoder.register("rational_rnn")
-class RationalRnnSeq2SeqEncoder(RationalRnnLayers, Seq2SeqEncoder):
-    """The top layer's h(t) after every token, zero at padding (parameters: `RationalRnnLayers`)."""
-
-    def forward(self, tokens: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.encode(tokens, mask, all_steps=True)

@@ -15,9 +15,8 @@ import math
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from allennlp.common.checks import ConfigurationError
-
 from rrnn_plugin.kernels import denormals
+from rrnn_plugin.modules.errors import ConfigurationError
 from rrnn_plugin.modules.recurrence import BACKENDS, grid_weights, layer_recurrence
 from rrnn_plugin.modules.semirings import SEMIRINGS, get_semiring
 

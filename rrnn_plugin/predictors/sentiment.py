@@ -20,7 +20,7 @@ from allennlp.data import Instance
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 from allennlp.predictors.predictor import Predictor
 
-from rrnn_plugin.dataset_readers.text_cleaning import END_SYMBOL, START_SYMBOL
+from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL
 
 LINE_KEY = "__line__"  # set by predict_lines on each input dict read from a file
 ERROR_KEY = "__error__"  # set by load_line when a line is not a JSON object
