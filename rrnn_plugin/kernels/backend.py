@@ -107,7 +107,7 @@ def reset() -> None:
 
 
 def _warn_once(device_type: str, load_error: Optional[str]) -> None:
-    if device_type in _warned:
+    if device_type in _warned or torch.compiler.is_compiling():
         return
     _warned.add(device_type)
     warnings.warn(
@@ -119,6 +119,8 @@ def _warn_once(device_type: str, load_error: Optional[str]) -> None:
 
 
 def _log_once(device_type: str, choice: str, what: str) -> None:
+    if torch.compiler.is_compiling():  # logging breaks a torch.compile graph; eager calls log it
+        return
     if (device_type, choice) not in _logged:
         _logged.add((device_type, choice))
         logger.info("WFSA recurrence on %s: %s", device_type, what)

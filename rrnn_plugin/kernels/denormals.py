@@ -53,8 +53,11 @@ def ensure() -> None:
     """Apply the current setting to this thread and its OpenMP team (cheap when already done).
 
     "Off" is applied only where this module turned flushing on before, so a caller's own
-    `torch.set_flush_denormal(True)` is never undone.
+    `torch.set_flush_denormal(True)` is never undone.  Skipped while torch.compile/export traces:
+    the first eager call (or the caller) sets the thread up.
     """
+    if torch.compiler.is_compiling():  # a per-thread side effect, not part of a traced graph
+        return
     on = enabled()
     thread = threading.get_ident()
     key = (thread, torch.get_num_threads(), on)

@@ -1,7 +1,8 @@
-"""The compiled kernels (C++ on CPU, CUDA on GPU) as differentiable functions.
+"""The compiled kernels (C++ on CPU, CUDA on GPU) as differentiable functions, through the
+registered operators of `ops.py` (torch.ops.rrnn.*: traceable by torch.compile and torch.export).
 
 - `kernel_recurrence`: the contract of `wfsa_recurrence`, on u and f laid out on the (WFSA,
-  state) grid.  Both compiled modules expose `forward(u, f, mask, semiring, save_states,
+  state) grid.  Both compiled modules (which `ops.py` registers as operators) expose `forward(u, f, mask, semiring, save_states,
   flush_denormals) -> (final, states)` and `backward(u, f, mask, states, grad_final, grad_states,
   semiring, flush_denormals) -> (grad_u, grad_f)` (see csrc/).
 - `kernel_layer` (CPU module only): the encoder's projection in, the same results out; see the
@@ -12,13 +13,11 @@ inverted stably), and `return_all` returns it as is.  For max semirings the back
 each step's argmax from `states` rather than storing it.
 """
 from functools import lru_cache
-from types import ModuleType
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from torch.autograd.function import once_differentiable
 
-from rrnn_plugin.kernels import denormals
+from rrnn_plugin.kernels import denormals, ops  # noqa: F401  (ops registers torch.ops.rrnn.*)
 
 SEMIRING_CODES = {"plus_times": 0, "max_times": 1, "max_plus": 2}  # = rrnn::SemiringCode
 DTYPES = (torch.float32, torch.float64)
@@ -39,51 +38,21 @@ def unsupported_reason(
     return None
 
 
-class _KernelRecurrence(torch.autograd.Function):
-    """Used only when a gradient is needed; inference calls the module directly."""
-
-    @staticmethod
-    def forward(ctx, u, f, mask, code: int, return_all: bool, flush: bool, module: ModuleType):
-        final, states = module.forward(u, f, mask, code, True, flush)
-        ctx.module, ctx.code, ctx.flush = module, code, flush
-        ctx.save_for_backward(u, f, mask, states)
-        ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
-        if return_all:
-            return final, states
-        return final
-
-    @staticmethod
-    @once_differentiable  # the C++ backward is not itself differentiable: say so if asked
-    def backward(ctx, grad_final, grad_states=None):
-        u, f, mask, states = ctx.saved_tensors
-        grad_final = grad_final.contiguous() if grad_final is not None else None
-        grad_states = grad_states.contiguous() if grad_states is not None else None
-        grad_u, grad_f = ctx.module.backward(u, f, mask, states, grad_final, grad_states, ctx.code, ctx.flush)
-        return (
-            grad_u if ctx.needs_input_grad[0] else None,
-            grad_f if ctx.needs_input_grad[1] else None,
-            None, None, None, None, None,
-        )
-
-
 def kernel_recurrence(
-    module: ModuleType,
     u: torch.Tensor,
     f: torch.Tensor,
     mask: Optional[torch.Tensor],
     semiring: str,
     return_all: bool = False,
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Same contract as `rrnn_plugin.modules.recurrence.wfsa_recurrence`, on a compiled module."""
+    """Same contract as `rrnn_plugin.modules.recurrence.wfsa_recurrence`, on the compiled kernel of
+    the inputs' device (the caller checked with `backend.select` that it exists and takes them)."""
     code = SEMIRING_CODES[semiring]
     u, f = u.contiguous(), f.contiguous()
     if mask is not None:
         mask = mask.to(dtype=torch.bool).contiguous()
-    flush = denormals.enabled()
-    if torch.is_grad_enabled() and (u.requires_grad or f.requires_grad):
-        out = _KernelRecurrence.apply(u, f, mask, code, return_all, flush, module)
-        return (out[0], out[1]) if return_all else (out, None)
-    final, states = module.forward(u, f, mask, code, return_all, flush)
+    recorded = torch.is_grad_enabled() and (u.requires_grad or f.requires_grad)
+    final, states = torch.ops.rrnn.recurrence(u, f, mask, code, return_all or recorded, denormals.enabled())
     return final, (states if return_all else None)
 
 
@@ -103,31 +72,7 @@ def _layout(lengths: Tuple[int, ...], width: int) -> Tuple[torch.Tensor, torch.T
     return torch.tensor(offsets, dtype=torch.long), torch.tensor(grid, dtype=torch.long)
 
 
-class _KernelLayer(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, projection, offsets, mask, code: int, width: int, return_all: bool, flush: bool, module):
-        final, states = module.layer_forward(projection, offsets, mask, code, width, True, flush)
-        ctx.module, ctx.code, ctx.width, ctx.flush = module, code, width, flush
-        ctx.save_for_backward(projection, offsets, mask, states)
-        ctx.set_materialize_grads(False)
-        if return_all:
-            return final, states
-        return final
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_final, grad_states=None):
-        projection, offsets, mask, states = ctx.saved_tensors
-        grad_final = grad_final.contiguous() if grad_final is not None else None
-        grad_states = grad_states.contiguous() if grad_states is not None else None
-        grad_projection = ctx.module.layer_backward(
-            projection, offsets, mask, states, grad_final, grad_states, ctx.code, ctx.width, ctx.flush
-        )
-        return grad_projection, None, None, None, None, None, None, None
-
-
 def kernel_layer(
-    module: ModuleType,
     projection: torch.Tensor,
     lengths: Sequence[int],
     width: int,
@@ -142,16 +87,14 @@ def kernel_layer(
     grid of width `width`, and with `return_all` every step's scores on that grid.
     """
     code = SEMIRING_CODES[semiring]
-    offsets, grid_index = _layout(tuple(int(n) for n in lengths), int(width))
+    layout = _layout.__wrapped__ if torch.compiler.is_compiling() else _layout  # dynamo skips lru_cache
+    offsets, grid_index = layout(tuple(int(n) for n in lengths), int(width))
     projection = projection.contiguous()
     if mask is not None:
         mask = mask.to(dtype=torch.bool).contiguous()
-    flush = denormals.enabled()
-    if torch.is_grad_enabled() and projection.requires_grad:
-        out = _KernelLayer.apply(projection, offsets, mask, code, width, return_all, flush, module)
-        final, states = (out[0], out[1]) if return_all else (out, None)
-    else:
-        final, states = module.layer_forward(projection, offsets, mask, code, width, return_all, flush)
+    recorded = torch.is_grad_enabled() and projection.requires_grad
+    final, states = torch.ops.rrnn.layer(projection, offsets, mask, code, width, return_all or recorded,
+                                         denormals.enabled())
     if not return_all:
         return final, None
     batch, steps, _ = states.shape

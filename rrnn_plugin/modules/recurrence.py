@@ -43,7 +43,7 @@ def wfsa_recurrence(
         denormals.ensure()
     module = kernel_backend.select(backend, [u, f], mask, semiring.name)
     if module is not None:
-        return kernel_recurrence(module, u, f, mask, semiring.name, return_all)
+        return kernel_recurrence(u, f, mask, semiring.name, return_all)
     return torch_recurrence(u, f, mask, semiring, return_all)
 
 
@@ -82,7 +82,7 @@ def layer_recurrence(
     if module is None or not lengths:
         u, f = grid_weights(projection, semiring, grid_index, len(lengths), max_length)
         return wfsa_recurrence(u, f, mask, semiring, return_all=return_all, backend=backend)
-    return kernel_layer(module, projection, lengths, max_length, mask, semiring.name, semiring.zero, return_all)
+    return kernel_layer(projection, lengths, max_length, mask, semiring.name, semiring.zero, return_all)
 
 
 def torch_recurrence(
