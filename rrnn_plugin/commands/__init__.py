@@ -18,8 +18,9 @@ from rrnn_plugin.commands.sweep import SweepCommand  # noqa: E402
 from rrnn_plugin.commands.report import ReportCommand  # noqa: E402
 from rrnn_plugin.commands.features import FeaturesCommand  # noqa: E402
 from rrnn_plugin.commands.serve import ServeCommand  # noqa: E402
+from rrnn_plugin.commands.export import ExportCommand  # noqa: E402
 from rrnn_plugin.commands.visualize import DrawStructureCommand, VisualizeCommand  # noqa: E402
 
 __all__ = ["GloveCommand", "collect_vocabulary", "load_glove", "write_glove_text"]
-__all__ += ["SearchCommand", "SweepCommand", "ReportCommand", "FeaturesCommand", "ServeCommand"]
+__all__ += ["SearchCommand", "SweepCommand", "ReportCommand", "FeaturesCommand", "ServeCommand", "ExportCommand"]
 __all__ += ["VisualizeCommand", "DrawStructureCommand"]

@@ -1,0 +1,167 @@
+"""A trained classifier without AllenNLP: the network, its vocabulary and its tokenizer (torch only).
+
+`rrnn-export` (rrnn_plugin/export/archive.py) writes a folder that this module reads back:
+
+    config.json        format version, labels, tokenizer settings, the encoder's structure, sizes
+    vocabulary.txt     one word per line; line i is token id i (0 = padding, 1 = unknown)
+    model.safetensors  the weights: embedding rows of that vocabulary, WFSA layers, classifier
+    program.pt2        the same network as a torch.export program on token ids (optional)
+
+`load(DIR).predict(["great knife"])` gives what `allennlp predict` gives on the archive: the label,
+the class probabilities, how many words the model knows, and the flags of the `sentiment`
+predictor.  Everything here imports without AllenNLP (tests/test_export.py checks it).
+"""
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+
+from rrnn_plugin.kernels import denormals
+from rrnn_plugin.modules import RationalRnnLayers
+from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL, tokenize
+
+FORMAT_VERSION = 1
+PADDING_INDEX, UNKNOWN_INDEX = 0, 1
+
+
+class ExportError(ValueError):
+    """A folder that is not an export this version can read, or a model it cannot export."""
+
+
+class SentimentNetwork(torch.nn.Module):
+    """Token ids (batch, time; 0 = padding) -> class probabilities (batch, labels).
+
+    The inference graph of `rational_classifier`: embedding, the Seq2Vec `rational_rnn` (h(T) of
+    the top layer), the linear classifier, softmax.  Dropout is off at inference, so it is absent.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, encoder: Dict[str, Any], num_labels: int) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab_size, embedding_dim, padding_idx=PADDING_INDEX)
+        self.encoder = RationalRnnLayers(input_dim=embedding_dim, **encoder)
+        self.classifier = torch.nn.Linear(self.encoder.get_output_dim(), num_labels)
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+        mask = token_ids != PADDING_INDEX
+        features = self.encoder(self.embedding(token_ids), mask)
+        return torch.softmax(self.classifier(features), dim=-1)
+
+
+class ExportedModel:
+    """An exported classifier: `predict(texts)` -> one result dict per text."""
+
+    def __init__(self, config: Dict[str, Any], vocabulary: List[str], network: SentimentNetwork) -> None:
+        self.config = config
+        self.vocabulary = vocabulary
+        self.index = {word: i for i, word in enumerate(vocabulary)}
+        self.labels: List[str] = list(config["labels"])
+        self.network = network
+        self._tokenizer = config["tokenizer"]
+
+    def tokens(self, text: str) -> List[str]:
+        """The words the model reads (as the archived dataset reader makes them)."""
+        settings = self._tokenizer
+        words = tokenize(text, lowercase=settings["lowercase"], clean=settings["clean"], add_boundary_tokens=False)
+        if settings["max_tokens"] is not None:
+            words = words[: settings["max_tokens"]]
+        if settings["add_boundary_tokens"]:
+            words = [START_SYMBOL] + words + [END_SYMBOL]
+        return words
+
+    def token_ids(self, texts: Sequence[str]) -> torch.Tensor:
+        """(batch, longest) token ids, padded with 0."""
+        lower = self._tokenizer["lowercase_ids"]
+        rows = [[self.index.get(w.lower() if lower else w, UNKNOWN_INDEX) for w in self.tokens(t)] for t in texts]
+        ids = torch.zeros((len(rows), max((len(r) for r in rows), default=0) or 1), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return ids
+
+    def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        denormals.ensure()
+        with torch.inference_mode():
+            return self.network(self.token_ids(texts))
+
+    def predict(self, texts: Union[str, Sequence[str]], batch_size: int = 64) -> List[Dict[str, Any]]:
+        """Label, probabilities per label, `known_words` (and `no_known_words` when there is
+        none: the label is then only the model's prior) and `truncated` when `max_tokens` cut it."""
+        if isinstance(texts, str):
+            texts = [texts]
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"predict: text {i} is a {type(text).__name__}, not a string")
+        results: List[Dict[str, Any]] = []
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start : start + batch_size]
+            for text, probs in zip(chunk, self.probabilities(chunk).tolist()):
+                results.append(self._result(text, probs))
+        return results
+
+    def _result(self, text: str, probs: List[float]) -> Dict[str, Any]:
+        best = max(range(len(probs)), key=probs.__getitem__)
+        result: Dict[str, Any] = {"label": self.labels[best], "probs": dict(zip(self.labels, probs))}
+        words = [w for w in self.tokens(text) if w not in (START_SYMBOL, END_SYMBOL)]
+        lower = self._tokenizer["lowercase_ids"]
+        known = sum((w.lower() if lower else w) in self.index and self.index[w.lower() if lower else w] > 1
+                    for w in words)
+        result["known_words"] = known
+        if known == 0:
+            result["no_known_words"] = True
+        limit = self._tokenizer["max_tokens"]
+        if limit is not None and len(tokenize(text, lowercase=False, clean=self._tokenizer["clean"],
+                                              add_boundary_tokens=False)) > limit:
+            result["truncated"] = True
+        return result
+
+
+def read_config(folder: Path) -> Dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ExportError(f"{folder} is not an exported model: it has no config.json (made by rrnn-export)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ExportError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(config, dict) or config.get("format") != "rrnn_plugin-export":
+        raise ExportError(f"{path}: not an rrnn_plugin export config (no \"format\": \"rrnn_plugin-export\")")
+    if config.get("version") != FORMAT_VERSION:
+        raise ExportError(f"{path}: export format version {config.get('version')!r}; this code reads "
+                          f"version {FORMAT_VERSION}")
+    return config
+
+
+def load(folder: Union[str, Path], device: Optional[str] = None) -> ExportedModel:
+    """The exported model in `folder` (what `allennlp rrnn-export ARCHIVE -o DIR` wrote)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = read_config(folder)
+    vocabulary = (folder / "vocabulary.txt").read_text(encoding="utf-8").split("\n")
+    if vocabulary and vocabulary[-1] == "":
+        vocabulary.pop()
+    if len(vocabulary) != config["vocab_size"]:
+        raise ExportError(f"{folder / 'vocabulary.txt'}: {len(vocabulary)} words, config.json says "
+                          f"{config['vocab_size']}")
+    network = SentimentNetwork(config["vocab_size"], config["embedding_dim"], config["encoder"], len(config["labels"]))
+    state = load_file(str(folder / "model.safetensors"))
+    missing, unexpected = network.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ExportError(f"{folder / 'model.safetensors'} does not fit config.json: missing {missing}, "
+                          f"unexpected {unexpected}")
+    if device is not None:
+        network.to(device)
+    return ExportedModel(config, vocabulary, network)
+
+
+def load_program(folder: Union[str, Path]) -> torch.export.ExportedProgram:
+    """The torch.export program of an export (token ids -> probabilities); it calls the registered
+    `torch.ops.rrnn.*` operators, which importing rrnn_plugin.kernels (done here) registers."""
+    import rrnn_plugin.kernels  # noqa: F401
+
+    path = Path(folder) / "program.pt2"
+    if not path.is_file():
+        raise ExportError(f"{folder} has no program.pt2 (exported with --no-program?)")
+    return torch.export.load(str(path))

@@ -1,0 +1,156 @@
+"""`allennlp rrnn-export` and `rrnn_plugin.export.load` (issue 14): a pruned model trained here is
+exported; in a fresh process that cannot import AllenNLP it predicts the same probabilities as
+`allennlp predict` on the archive, and its torch.export program gives them too."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rrnn_plugin  # noqa: F401
+
+ROOT = Path(__file__).parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+TEXTS = [
+    "This blender is fantastic. It crushes ice in seconds!",
+    "The handle broke after two days. Total waste of money.",
+    "",  # no word at all: the prior, flagged
+    "zzzqqq xxyyzz",  # only unknown words
+    "great " * 40,  # longer than the example the program was traced with
+]
+
+
+@pytest.fixture(scope="module")
+def pruned_archive(tmp_path_factory):
+    from allennlp.commands.train import train_model_from_file
+
+    folder = tmp_path_factory.mktemp("export") / "run"
+    train_model_from_file(str(FIXTURES / "structure_learning.jsonnet"), str(folder))
+    return folder / "model.tar.gz"
+
+
+def _allennlp_predictions(archive: Path, tmp_path: Path):
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"sentence": t}) + "\n" for t in TEXTS))
+    out = tmp_path / "predictions.jsonl"
+    subprocess.run([sys.executable, "-m", "allennlp", "predict", str(archive), str(inputs), "--predictor",
+                    "sentiment", "--silent", "--output-file", str(out), "--batch-size", "2"],
+                   check=True, capture_output=True, cwd=ROOT)
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+# The exported folder is read with AllenNLP made unimportable.
+LOADER = r'''
+import json, sys
+sys.modules["allennlp"] = None
+from rrnn_plugin.export import load, load_program
+model = load(sys.argv[1])
+texts = json.loads(sys.argv[2])
+predictions = model.predict(texts, batch_size=3)
+program = load_program(sys.argv[1]).module()
+ids = model.token_ids(texts)
+print(json.dumps({"predictions": predictions, "program": program(ids).tolist(),
+                  "eager": model.network(ids).tolist(),
+                  "allennlp": sorted(n for n in sys.modules if n.startswith("allennlp") and sys.modules[n])}))
+'''
+
+
+def test_export_predicts_like_the_archive_without_allennlp(pruned_archive, tmp_path):
+    out = tmp_path / "exported"
+    done = subprocess.run([sys.executable, "-m", "allennlp", "rrnn-export", str(pruned_archive), "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "program.pt2", "vocabulary.txt"]
+    config = json.loads((out / "config.json").read_text())
+    archived = json.loads((pruned_archive.parent / "metrics.json").read_text())
+    assert config["transitions"] == archived["test_transitions"]  # the pruned structure, not the original
+
+    loaded = subprocess.run([sys.executable, "-c", LOADER, str(out), json.dumps(TEXTS)], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    report = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert report["allennlp"] == []
+    expected = _allennlp_predictions(pruned_archive, tmp_path)
+    for text, ours, theirs in zip(TEXTS, report["predictions"], expected):
+        assert ours["label"] == theirs["label"], text
+        for label, p in theirs["probs"].items():
+            assert abs(ours["probs"][label] - p) <= 1e-5, (text, label)
+        for flag in ("known_words", "no_known_words", "truncated"):
+            assert ours.get(flag) == theirs.get(flag), (text, flag)
+    for program_row, eager_row in zip(report["program"], report["eager"]):
+        assert max(abs(a - b) for a, b in zip(program_row, eager_row)) <= 1e-6
+
+
+def test_export_refuses_a_non_empty_folder_and_bad_folders(pruned_archive, tmp_path):
+    from rrnn_plugin.export import ExportError, load
+    from rrnn_plugin.export.archive import export_archive
+
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not empty"):
+        export_archive(str(pruned_archive), str(occupied))
+    assert (occupied / "keep.txt").read_text() == "mine"  # nothing of the user's is touched
+    with pytest.raises(ExportError, match="no config.json"):
+        load(occupied)
+    (occupied / "config.json").write_text("{not json")
+    with pytest.raises(ExportError, match="config.json: not valid JSON"):
+        load(occupied)
+    (occupied / "config.json").write_text(json.dumps({"format": "rrnn_plugin-export", "version": 99}))
+    with pytest.raises(ExportError, match="version 99"):
+        load(occupied)
+
+
+def test_export_refuses_models_it_cannot_reproduce(tmp_path):
+    """A contextual-feature or otherwise unsupported model is refused with the reason, before any write."""
+    from allennlp.commands.train import train_model_from_file
+
+    from rrnn_plugin.export import ExportError
+    from rrnn_plugin.export.archive import export_archive
+
+    config = tmp_path / "with_feedforward.jsonnet"
+    config.write_text((FIXTURES / "rational_classifier.jsonnet").read_text().replace(
+        "dropout: 0.1,\n  },", "dropout: 0.1,\n    feedforward: { input_dim: 4, num_layers: 1, hidden_dims: 3, "
+        "activations: 'relu' },\n  },"))
+    train_model_from_file(str(config), str(tmp_path / "run"), overrides=json.dumps({"trainer.num_epochs": 1}))
+    with pytest.raises(ExportError, match="feedforward"):
+        export_archive(str(tmp_path / "run" / "model.tar.gz"), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_vectors_give_unseen_words_their_pretrained_vector(pruned_archive, tmp_path):
+    """--vectors: words the training data never had but the vectors know are read with their own
+    vector; texts of training words predict exactly as before; a file that is not the model's is refused."""
+    import torch
+
+    from rrnn_plugin.export import ExportError, load
+    from rrnn_plugin.export.archive import export_archive
+
+    plain = tmp_path / "plain"
+    export_archive(str(pruned_archive), str(plain), program=False)
+    model = load(plain)
+    weight = model.network.embedding.weight
+    known = model.vocabulary[2:7]
+    torch.manual_seed(3)
+    unseen = {"zanzibarish": torch.randn(weight.shape[1]) * 3, "quuxlike": torch.randn(weight.shape[1]) * 3}
+    lines = [" ".join([w] + [f"{v:.8f}" for v in weight[model.index[w]].tolist()]) for w in known]
+    lines += [" ".join([w] + [f"{v:.8f}" for v in vector.tolist()]) for w, vector in unseen.items()]
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("\n".join(lines) + "\n")
+
+    extended_dir = tmp_path / "extended"
+    config = export_archive(str(pruned_archive), str(extended_dir), program=False, vectors=str(vectors))
+    assert config["vocab_size"] == len(model.vocabulary) + 2 and config["training_vocab_size"] == len(model.vocabulary)
+    extended = load(extended_dir)
+    torch.testing.assert_close(extended.network.embedding.weight[extended.index["quuxlike"]], unseen["quuxlike"])
+    training_text = " ".join(known)
+    assert extended.predict(training_text)[0]["probs"] == model.predict(training_text)[0]["probs"]
+    unseen_text = training_text + " zanzibarish quuxlike"
+    assert extended.predict(unseen_text)[0]["known_words"] == model.predict(unseen_text)[0]["known_words"] + 2
+    assert extended.predict(unseen_text)[0]["probs"] != model.predict(unseen_text)[0]["probs"]
+
+    lines[0] = " ".join([known[0]] + ["0.5"] * weight.shape[1])  # not the model's vector for that word
+    vectors.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ExportError, match="differ from the model's embedding"):
+        export_archive(str(pruned_archive), str(tmp_path / "refused"), vectors=str(vectors))
