@@ -13,6 +13,10 @@ from rrnn_plugin.training.pruning import (
 from rrnn_plugin.training.prune_and_finetune import PruneAndFinetuneCallback
 from rrnn_plugin.training.check_labels import CheckLabels
 from rrnn_plugin.training.checkpointer import RecoverableCheckpointer
+from rrnn_plugin.training.model_card import install as _install_model_card
+from rrnn_plugin.training.model_card import write_model_card
+
+_install_model_card()  # every `allennlp train` of a rational_classifier leaves model_card.json + MODEL_CARD.md
 
 __all__ = [
     "StateGroupLasso",
@@ -28,4 +32,5 @@ __all__ = [
     "PruneAndFinetuneCallback",
     "CheckLabels",
     "RecoverableCheckpointer",
+    "write_model_card",
 ]
