@@ -10,7 +10,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv data glove test demo bench bench-protocol bench-inference experiments browser screenshot results lock clean postgres mpnet features
+.PHONY: venv data glove test demo bench bench-protocol bench-inference cuda-build experiments browser screenshot results lock clean postgres mpnet features
 
 venv: $(STAMP)
 
@@ -43,6 +43,30 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	else echo "install Debian's chromium and chromium-driver packages (as root: apt-get install chromium chromium-driver)"; exit 1; fi
+
+# The CUDA build (issue 17, docs/speed.md): .venv-cuda/ with the CUDA build of torch 2.14.1+cu130
+# (about 5.5 GB, from pip; its CUDA 13.0 matches the installed nvcc) and the plugin built against it,
+# CPU and CUDA kernels, in .venv-cuda/build (the checkout's own kernel, built for .venv's torch, is
+# not touched), put on .venv-cuda's path.  No GPU needed; not used by `make test`, whose compile-only
+# check of the whole CUDA file runs once this exists.  The last step imports both kernels.
+CUDA_VENV := .venv-cuda
+NVCC_CUDA_HOME ?= $(shell nvcc_path=$$(command -v nvcc) && cd $$(dirname $$nvcc_path)/.. &&     if [ -d cuda/lib64 ]; then echo $$PWD/cuda; else echo $$PWD; fi)
+cuda-build: $(CUDA_VENV)/.rrnn-cuda-built
+$(CUDA_VENV)/.rrnn-cuda-built: setup.py requirements/build.txt $(wildcard rrnn_plugin/kernels/csrc/*) $(wildcard rrnn_plugin/*.py rrnn_plugin/*/*.py)
+	@command -v nvcc >/dev/null || { echo "nvcc not found: install the CUDA 13.0 toolkit (torch 2.14.1+cu130 needs CUDA 13.x)"; exit 1; }
+	test -x $(CUDA_VENV)/bin/python || $(PYTHON) -m venv $(CUDA_VENV)
+	$(CUDA_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/build.txt
+	$(CUDA_VENV)/bin/python -m pip install -q --disable-pip-version-check torch==2.14.1 numpy safetensors
+	rm -rf $(CUDA_VENV)/build
+	CUDA_HOME=$(NVCC_CUDA_HOME) TORCH_CUDA_ARCH_LIST="$(or $(CUDA_ARCHS),9.0)" \
+	    $(CUDA_VENV)/bin/python setup.py -q build --build-base $(CUDA_VENV)/build
+	echo "$(abspath $(CUDA_VENV))/build/lib.linux-x86_64-cpython-311" > \
+	    $(CUDA_VENV)/lib/python3.11/site-packages/rrnn_plugin_cuda_build.pth
+	cd / && $(abspath $(CUDA_VENV))/bin/python -c "import importlib, torch; from rrnn_plugin.kernels import _loader; \
+	    cuda = importlib.import_module('rrnn_plugin.kernels._wfsa_cuda'); \
+	    assert _loader.load('cpu')[0] is not None, _loader.load('cpu'); \
+	    print('cuda-build: torch', torch.__version__, '- CPU kernel and CUDA kernel', cuda.__file__, 'import')"
+	touch $@
 
 # A screenshot of the rrnn-serve page on the demo model, for the README.
 screenshot: demo browser
@@ -81,12 +105,16 @@ bench: venv glove bench-protocol bench-inference
 	$(BIN)/python bench/kernels.py
 
 # Prediction speed and size: AllenNLP predictor vs the exported model, before and after pruning,
-# against a TF-IDF logistic regression (bench/inference_results.md).  Trains the kitchen
-# structure-learning run first if it is not there (minutes).
+# against a TF-IDF logistic regression (bench/inference_results.md), and unseen words with their
+# pretrained vectors (bench/unseen_words_results.md).  Trains the kitchen structure-learning run and
+# the 96-transition baseline first if they are not there (minutes each).
 SL_DIR ?= runs/kitchen-sl
+BASELINE4_DIR ?= runs/kitchen-baseline4
 bench-inference: venv glove
 	test -f $(SL_DIR)/model.tar.gz || $(BIN)/allennlp train training_configs/kitchen/structure_learning.jsonnet -s $(SL_DIR) --force
-	$(BIN)/python bench/inference.py --run $(SL_DIR)
+	test -f $(BASELINE4_DIR)/model.tar.gz || $(BIN)/allennlp train training_configs/kitchen/baseline_4.jsonnet -s $(BASELINE4_DIR) --force
+	$(BIN)/python bench/inference.py --run $(SL_DIR) --unpruned $(BASELINE4_DIR)/model.tar.gz
+	$(BIN)/python bench/unseen_words.py --run $(SL_DIR) --demo $(DEMO_DIR)
 
 # What the cross-validated protocol costs beyond training: trial start-up, feature extraction.
 bench-protocol: venv glove

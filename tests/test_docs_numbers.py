@@ -56,3 +56,21 @@ def test_protocol_bench_numbers_in_the_docs_match_its_results():
     ratio = results["trial_overhead"]["summary"]["fork"]["median_ratio"]
     assert f"{ratio:.2f}" in text
     assert f"{results['features']['median_ratio']:.2f}" in text
+
+
+def test_deploy_page_numbers_match_the_inference_bench():
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    inference = json.loads((ROOT / "bench" / "inference_results.json").read_text())
+    unseen = json.loads((ROOT / "bench" / "unseen_words_results.json").read_text())
+    for row in inference["rows"]:
+        docs_per_s = f"{row['docs_per_s']:,.0f}"
+        assert f"| {docs_per_s} | {row['single_p50_ms']:.2f} |" in deploy, (row["model"], row["path"])
+    speedup = f"{inference['targets']['speedup']:.1f}x"
+    assert speedup in deploy and speedup in readme
+    for row in unseen["rows"]:
+        if row["test"].startswith("electronics"):
+            assert f"{row['accuracy_training_vocab']:.2f} -> {row['accuracy_with_vectors']:.2f}" in deploy
+            assert f"p = {row['mcnemar_p']:.2f}" in deploy
+    small, large = unseen["rows"][0]["package_mb"]
+    assert f"{small:.2f} MB" in deploy and f"{large:.2f} MB" in deploy

@@ -61,7 +61,8 @@ def test_export_predicts_like_the_archive_without_allennlp(pruned_archive, tmp_p
     done = subprocess.run([sys.executable, "-m", "allennlp", "rrnn-export", str(pruned_archive), "-o", str(out)],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "program.pt2", "vocabulary.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "config.json", "model.safetensors", "model_card.json",
+                                                     "program.pt2", "vocabulary.txt"]
     config = json.loads((out / "config.json").read_text())
     archived = json.loads((pruned_archive.parent / "metrics.json").read_text())
     assert config["transitions"] == archived["test_transitions"]  # the pruned structure, not the original

@@ -44,6 +44,9 @@ def export_archive(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _write(staging, network, config, vocabulary, program)
+        for card in ("model_card.json", "MODEL_CARD.md"):  # written next to the archive by allennlp train
+            if (Path(archive).parent / card).is_file():
+                shutil.copyfile(Path(archive).parent / card, staging / card)
         _usual_permissions(staging)
         if target.exists():
             shutil.rmtree(target)

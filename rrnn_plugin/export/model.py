@@ -22,6 +22,7 @@ from rrnn_plugin.modules import RationalRnnLayers
 from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL, tokenize
 
 FORMAT_VERSION = 1
+MICRO_BATCH = 16  # documents per network call, sorted by length (bench/inference.py)
 PADDING_INDEX, UNKNOWN_INDEX = 0, 1
 
 
@@ -63,27 +64,30 @@ class ExportedModel:
 
     def tokens(self, text: str) -> List[str]:
         """The words the model reads (as the archived dataset reader makes them)."""
-        settings = self._tokenizer
-        words = tokenize(text, lowercase=settings["lowercase"], clean=settings["clean"], add_boundary_tokens=False)
-        if settings["max_tokens"] is not None:
-            words = words[: settings["max_tokens"]]
-        if settings["add_boundary_tokens"]:
-            words = [START_SYMBOL] + words + [END_SYMBOL]
-        return words
+        return self._words(text)[0]
 
     def token_ids(self, texts: Sequence[str]) -> torch.Tensor:
         """(batch, longest) token ids, padded with 0."""
+        return _padded([self._ids(self.tokens(t)) for t in texts])
+
+    def _ids(self, words: List[str]) -> List[int]:
         lower = self._tokenizer["lowercase_ids"]
-        rows = [[self.index.get(w.lower() if lower else w, UNKNOWN_INDEX) for w in self.tokens(t)] for t in texts]
-        ids = torch.zeros((len(rows), max((len(r) for r in rows), default=0) or 1), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        return ids
+        return [self.index.get(w.lower() if lower else w, UNKNOWN_INDEX) for w in words]
 
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        """(len(texts), labels).  Documents run in groups of similar length (`MICRO_BATCH`), so
+        that a batch of short and long reviews does not spend most of its time on padding."""
+        return self._probabilities([self._ids(self.tokens(t)) for t in texts])
+
+    def _probabilities(self, rows: List[List[int]]) -> torch.Tensor:
         denormals.ensure()
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        result = torch.empty(len(rows), len(self.labels))
         with torch.inference_mode():
-            return self.network(self.token_ids(texts))
+            for start in range(0, len(order), MICRO_BATCH):
+                group = order[start : start + MICRO_BATCH]
+                result[group] = self.network(_padded([rows[i] for i in group])).float()
+        return result
 
     def predict(self, texts: Union[str, Sequence[str]], batch_size: int = 64) -> List[Dict[str, Any]]:
         """Label, probabilities per label, `known_words` (and `no_known_words` when there is
@@ -96,25 +100,41 @@ class ExportedModel:
         results: List[Dict[str, Any]] = []
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            for text, probs in zip(chunk, self.probabilities(chunk).tolist()):
-                results.append(self._result(text, probs))
+            words = [self._words(text) for text in chunk]
+            rows = [self._ids(w) for w, _ in words]
+            for (_, cut), row, probs in zip(words, rows, self._probabilities(rows).tolist()):
+                results.append(self._result(row, cut, probs))
         return results
 
-    def _result(self, text: str, probs: List[float]) -> Dict[str, Any]:
+    def _words(self, text: str):
+        """(the model's tokens of `text`, whether `max_tokens` cut it)."""
+        settings = self._tokenizer
+        words = tokenize(text, lowercase=settings["lowercase"], clean=settings["clean"], add_boundary_tokens=False)
+        cut = settings["max_tokens"] is not None and len(words) > settings["max_tokens"]
+        if cut:
+            words = words[: settings["max_tokens"]]
+        if settings["add_boundary_tokens"]:
+            words = [START_SYMBOL] + words + [END_SYMBOL]
+        return words, cut
+
+    def _result(self, ids: List[int], cut: bool, probs: List[float]) -> Dict[str, Any]:
         best = max(range(len(probs)), key=probs.__getitem__)
         result: Dict[str, Any] = {"label": self.labels[best], "probs": dict(zip(self.labels, probs))}
-        words = [w for w in self.tokens(text) if w not in (START_SYMBOL, END_SYMBOL)]
-        lower = self._tokenizer["lowercase_ids"]
-        known = sum((w.lower() if lower else w) in self.index and self.index[w.lower() if lower else w] > 1
-                    for w in words)
-        result["known_words"] = known
-        if known == 0:
+        boundary = self._tokenizer["add_boundary_tokens"]
+        words = ids[1:-1] if boundary else ids
+        result["known_words"] = sum(i > UNKNOWN_INDEX for i in words)
+        if result["known_words"] == 0:
             result["no_known_words"] = True
-        limit = self._tokenizer["max_tokens"]
-        if limit is not None and len(tokenize(text, lowercase=False, clean=self._tokenizer["clean"],
-                                              add_boundary_tokens=False)) > limit:
+        if cut:
             result["truncated"] = True
         return result
+
+
+def _padded(rows: List[List[int]]) -> torch.Tensor:
+    ids = torch.zeros((len(rows), max((len(r) for r in rows), default=0) or 1), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return ids
 
 
 def read_config(folder: Path) -> Dict[str, Any]:
