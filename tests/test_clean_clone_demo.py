@@ -44,7 +44,7 @@ def test_make_data_and_make_demo_in_a_clone_without_shared_data(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # the shared environment still runs this checkout (a sub-make once reinstalled the clone into it)
     installed = subprocess.run([str(venv / "bin" / "python"), "-c", "import rrnn_plugin; print(rrnn_plugin.__file__)"],
-                               cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+                               cwd="/", capture_output=True, text=True, check=True).stdout.strip()
     assert Path(installed).resolve().parents[1] == ROOT.resolve(), installed
     assert "8 review files extracted and verified" in done.stdout
     assert (clone / "data" / "blitzer" / "kitchen" / "positive.review").is_file()
