@@ -10,7 +10,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv data glove test demo bench bench-protocol bench-inference cuda-build experiments browser screenshot results lock clean postgres mpnet features
+.PHONY: venv data glove test demo bench bench-protocol bench-inference cuda-build gpu-check experiments browser screenshot results lock clean postgres mpnet features
 
 venv: $(STAMP)
 
@@ -67,6 +67,13 @@ $(CUDA_VENV)/.rrnn-cuda-built: setup.py requirements/build.txt $(wildcard rrnn_p
 	    assert _loader.load('cpu')[0] is not None, _loader.load('cpu'); \
 	    print('cuda-build: torch', torch.__version__, '- CPU kernel and CUDA kernel', cuda.__file__, 'import')"
 	touch $@
+
+# One script for the day a GPU is lent (issue 17, docs/speed.md): builds .venv-cuda if needed, checks
+# the CUDA kernel against the PyTorch path and the CPU kernel (gradcheck included), measures it against
+# the projection floor and cuDNN's LSTM, times a training epoch; writes bench/gpu_results.md and .json.
+# Sized to finish in under 8 minutes on one GPU.  tests/test_gpu_check.py runs it on the CPU, small.
+gpu-check: cuda-build
+	$(CUDA_VENV)/bin/python bench/gpu_check.py
 
 # A screenshot of the rrnn-serve page on the demo model, for the README.
 screenshot: demo browser
