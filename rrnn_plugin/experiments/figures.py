@@ -98,6 +98,12 @@ def plot_cv_figure3(points: Sequence[Any], path: str, reference_labels: Dict[str
         for col, dataset in enumerate(datasets):
             ax = axes[row][col]
             mine = [p for p in points if p.input == input_label and p.dataset == dataset]
+            if not any(p.kind != "reference" for p in mine):  # a sweep that has not reached this panel
+                ax.set_title(f"{dataset} ({input_label})" if input_label else dataset)
+                ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes, color="0.5")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
             for kind, style, color, label in (("baseline", "-", "tab:blue", "baselines"),
                                               ("learned", "--", "tab:red", "learned (group lasso)")):
                 curve = sorted((p for p in mine if p.kind == kind), key=lambda p: p.transitions[0])
