@@ -8,8 +8,10 @@ where AllenNLP is not installed.  Everything it measures goes to bench/gpu_resul
    and against the CPU kernel, forward and gradients of u and f, every semiring, float32 and
    float64, with and without a mask, final state and every step; `torch.autograd.gradcheck` of the
    kernel in float64; the whole encoder (2 layers, bidirectional) kernel vs PyTorch path.
-2. Speed: the encoder's forward and forward+backward against its input projection alone (the
-   floor) and against cuDNN's LSTM with hidden size = WFSAs, B in {32, 256}, T in {256, 1024,
+2. Speed: the encoder's forward and forward+backward (the kernel, and the PyTorch path as a
+   per-step loop and in its chunked form: which one wins decides CHUNKED_MIN_STEPS in
+   modules/recurrence.py) against its input projection alone (the floor) and against cuDNN's LSTM
+   with hidden size = WFSAs, B in {32, 256}, T in {256, 1024,
    4096}, 24 and 256 WFSAs x 4 states, D = 300.
 3. A training epoch of the export network (embedding -> 24 x 4 WFSAs -> linear, Adam) on 1,600
    random documents with kitchen's lengths: the GPU's epoch time next to this machine's CPU's.
@@ -141,6 +143,20 @@ def _encoder_check(device: torch.device) -> dict:
 
 
 # ----- 2. speed --------------------------------------------------------------------------------
+def _with_method(method: str, forward: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """`forward` with the PyTorch path forced to its per-step loop or its chunked form."""
+    from rrnn_plugin.modules.recurrence import TORCH_METHOD_VAR
+
+    def run() -> torch.Tensor:
+        os.environ[TORCH_METHOD_VAR] = method
+        try:
+            return forward()
+        finally:
+            os.environ.pop(TORCH_METHOD_VAR, None)
+
+    return run
+
+
 def _median_ms(task: Callable[[], None], device: torch.device, reps: int) -> float:
     task()
     _sync(device)
@@ -167,12 +183,13 @@ def speed(device: torch.device, shapes, reps: int, dim: int = 300) -> List[dict]
         tasks = {
             "projection": lambda: torch.nn.functional.linear(x, weight),
             "kernel": lambda: encoders["cpp"](x, mask),
-            "torch": lambda: encoders["torch"](x, mask),
+            "torch": _with_method("loop", lambda: encoders["torch"](x, mask)),
+            "chunked": _with_method("chunked", lambda: encoders["torch"](x, mask)),
             "lstm": lambda: lstm(x)[0][:, -1],
         }
         row = {"B": batch, "T": steps, "wfsas": wfsas, "states": 4, "ms": {}}
         for name, forward in tasks.items():
-            if name == "torch" and steps * batch > 256 * 1024 and device.type == "cpu":
+            if name in ("torch", "chunked") and steps * batch > 256 * 1024 and device.type == "cpu":
                 continue  # the PyTorch path's Python loop is minutes there on a CPU
             with torch.no_grad():
                 fwd = _median_ms(forward, device, reps)
@@ -181,6 +198,8 @@ def speed(device: torch.device, shapes, reps: int, dim: int = 300) -> List[dict]
         ms = row["ms"]
         row["kernel_vs_floor_fwdbwd"] = round(ms["kernel"]["fwdbwd"] / ms["projection"]["fwdbwd"], 2)
         row["lstm_vs_kernel_fwdbwd"] = round(ms["lstm"]["fwdbwd"] / ms["kernel"]["fwdbwd"], 2)
+        if "torch" in ms and "chunked" in ms:
+            row["loop_vs_chunked_fwdbwd"] = round(ms["torch"]["fwdbwd"] / ms["chunked"]["fwdbwd"], 2)
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -224,13 +243,15 @@ def markdown(results: dict) -> str:
     for r in failed:
         lines.append(f"- FAILED: {json.dumps(r)}")
     lines += ["", "## Speed (median ms, forward / forward+backward; D = 300)", "",
-              "| WFSAs x 4 | B | T | projection (floor) | kernel | PyTorch path | cuDNN LSTM | kernel / floor | LSTM / kernel |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| WFSAs x 4 | B | T | projection (floor) | kernel | PyTorch loop | PyTorch chunked | cuDNN LSTM | "
+              "kernel / floor | LSTM / kernel | loop / chunked |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["speed"]:
         ms = r["ms"]
         cell = lambda name: f"{ms[name]['fwd']} / {ms[name]['fwdbwd']}" if name in ms else "-"  # noqa: E731
         lines.append(f"| {r['wfsas']} | {r['B']} | {r['T']} | {cell('projection')} | {cell('kernel')} | {cell('torch')} | "
-                     f"{cell('lstm')} | {r['kernel_vs_floor_fwdbwd']} | {r['lstm_vs_kernel_fwdbwd']} |")
+                     f"{cell('chunked')} | {cell('lstm')} | {r['kernel_vs_floor_fwdbwd']} | {r['lstm_vs_kernel_fwdbwd']} | "
+                     f"{r.get('loop_vs_chunked_fwdbwd', '-')} |")
     epoch = results["epoch"]
     lines += ["", f"Training epoch of the export network ({epoch['wfsas']} WFSAs, {epoch['documents']} random documents "
               f"of {KITCHEN_LENGTHS[0]}-{KITCHEN_LENGTHS[1]} tokens, batch 32): {epoch['epoch_s']} s.", ""]

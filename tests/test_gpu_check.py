@@ -22,6 +22,6 @@ def test_gpu_check_runs_every_path_on_the_cpu(tmp_path):
     checks = results["correctness"]
     assert len(checks) == 3 * 2 * 2 * 2 + 3 + 1 and all(c["ok"] for c in checks)
     assert {c["semiring"] for c in checks if "gradcheck" in c["check"]} == {"plus_times", "max_times", "max_plus"}
-    assert all({"projection", "kernel", "torch", "lstm"} <= set(row["ms"]) for row in results["speed"])
+    assert all({"projection", "kernel", "torch", "chunked", "lstm"} <= set(row["ms"]) for row in results["speed"])
     assert results["epoch"]["epoch_s"] > 0
     assert "## Speed" in (tmp_path / "gpu_results.md").read_text()
