@@ -151,6 +151,19 @@ def test_vectors_give_unseen_words_their_pretrained_vector(pruned_archive, tmp_p
     assert extended.predict(unseen_text)[0]["known_words"] == model.predict(unseen_text)[0]["known_words"] + 2
     assert extended.predict(unseen_text)[0]["probs"] != model.predict(unseen_text)[0]["probs"]
 
+    # allennlp predict with the same vectors reads the unseen words the same way
+    inputs = tmp_path / "unseen.jsonl"
+    texts = [unseen_text, "quuxlike zanzibarish", training_text]
+    inputs.write_text("".join(json.dumps({"sentence": t}) + "\n" for t in texts))
+    out = tmp_path / "unseen_predictions.jsonl"
+    done = subprocess.run([sys.executable, "-m", "allennlp", "predict", str(pruned_archive), str(inputs), "--predictor",
+                           "sentiment", "--predictor-args", json.dumps({"vectors": str(vectors)}), "--silent",
+                           "--output-file", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for ours, theirs in zip(extended.predict(texts), [json.loads(line) for line in out.read_text().splitlines()]):
+        assert ours["known_words"] == theirs["known_words"]
+        assert max(abs(ours["probs"][k] - theirs["probs"][k]) for k in theirs["probs"]) <= 1e-5
+
     lines[0] = " ".join([known[0]] + ["0.5"] * weight.shape[1])  # not the model's vector for that word
     vectors.write_text("\n".join(lines) + "\n")
     with pytest.raises(ExportError, match="differ from the model's embedding"):

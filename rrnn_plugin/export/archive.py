@@ -19,6 +19,7 @@ from allennlp.modules.token_embedders import Embedding
 
 from rrnn_plugin.dataset_readers.sentiment_reader import SentimentReader
 from rrnn_plugin.export.model import FORMAT_VERSION, PADDING_INDEX, UNKNOWN_INDEX, ExportError, SentimentNetwork
+from rrnn_plugin.export.vectors import VectorsMismatchError, vocabulary_extension
 from rrnn_plugin.modules import RationalRnnLayers
 
 
@@ -110,34 +111,20 @@ def _network(model, reader, archive: str):
 
 
 def _extend_with_vectors(network: SentimentNetwork, vocabulary, path: str):
-    """`network` with one more embedding row per word of the vectors file it lacks.
-
-    The model's rows for words the file has must be the file's vectors (the embedding is frozen):
-    a file that disagrees is not the one the model was trained with, and is refused."""
-    from rrnn_plugin.commands.glove import load_glove
-
-    words, matrix = load_glove(path)
-    table = torch.from_numpy(matrix.astype("float32", copy=False))
+    """`network` with one more embedding row per word of the vectors file it lacks (vectors.py)."""
+    try:
+        words, rows = vocabulary_extension(network.embedding.weight, vocabulary, path)
+    except VectorsMismatchError as error:
+        raise ExportError(str(error)) from error
     weight = network.embedding.weight
-    if table.shape[1] != weight.shape[1]:
-        raise ExportError(f"{path}: {table.shape[1]}-d vectors, the model's embedding is {weight.shape[1]}-d")
-    known = {word: i for i, word in enumerate(vocabulary)}
-    shared = [(known[w], i) for i, w in enumerate(words) if w in known and known[w] > UNKNOWN_INDEX]
-    if shared:
-        ours, theirs = zip(*shared)
-        gap = float((weight[list(ours)] - table[list(theirs)]).abs().max())
-        if gap > 1e-5:
-            raise ExportError(f"{path}: its vectors differ from the model's embedding rows for the same words "
-                              f"(by up to {gap:.3g}); pass the file the model was trained with")
-    new = [i for i, w in enumerate(words) if w not in known]
-    extended = SentimentNetwork(len(vocabulary) + len(new), weight.shape[1], _encoder_config(network),
+    extended = SentimentNetwork(len(vocabulary) + len(words), weight.shape[1], _encoder_config(network),
                                 network.classifier.out_features)
     with torch.no_grad():
-        extended.embedding.weight.copy_(torch.cat([weight, table[new]]))
+        extended.embedding.weight.copy_(torch.cat([weight, rows]))
         extended.encoder.load_state_dict(network.encoder.state_dict())
         extended.classifier.load_state_dict(network.classifier.state_dict())
     extended.training_vocab_size = len(vocabulary)
-    return extended, list(vocabulary) + [words[i] for i in new]
+    return extended, list(vocabulary) + words
 
 
 def _encoder_config(network: SentimentNetwork) -> Dict[str, Any]:

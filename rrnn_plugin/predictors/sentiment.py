@@ -15,9 +15,13 @@ is none: the label of such a document is only the model's prior.  A document cut
 import json
 from typing import Any, Dict, List, Optional
 
+import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict
-from allennlp.data import Instance
+from allennlp.data import DatasetReader, Instance
 from allennlp.data.token_indexers import SingleIdTokenIndexer
+from allennlp.models import Model
+from allennlp.modules.token_embedders import Embedding
 from allennlp.predictors.predictor import Predictor
 
 from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL
@@ -28,6 +32,33 @@ ERROR_KEY = "__error__"  # set by load_line when a line is not a JSON object
 
 @Predictor.register("sentiment")
 class SentimentPredictor(Predictor):
+    """`vectors` (`allennlp predict ... --predictor-args '{"vectors": "FILE"}'`): the model's
+    pretrained word vectors (its GloVe file); every word they know that the vocabulary lacks is
+    added with its vector, so it is read as itself instead of the unknown token, exactly as an
+    `rrnn-export --vectors` folder reads it (rrnn_plugin/export/vectors.py)."""
+
+    def __init__(self, model: Model, dataset_reader: DatasetReader, frozen: bool = True,
+                 vectors: Optional[str] = None) -> None:
+        super().__init__(model, dataset_reader, frozen)
+        if vectors is not None:
+            self._extend_vocabulary(vectors)
+
+    def _extend_vocabulary(self, path: str) -> None:
+        from rrnn_plugin.export.vectors import vocabulary_extension
+
+        embedders = getattr(self._model._text_field_embedder, "_token_embedders", {})
+        embedding = embedders.get("tokens")
+        if not isinstance(embedding, Embedding) or len(embedders) != 1:
+            raise ConfigurationError("vectors: the model must read words through one `embedding` named 'tokens'")
+        namespace = embedding._vocab_namespace or "tokens"
+        vocab = self._model.vocab
+        vocabulary = [vocab.get_token_from_index(i, namespace) for i in range(vocab.get_vocab_size(namespace))]
+        words, rows = vocabulary_extension(embedding.weight, vocabulary, path)
+        vocab.add_tokens_to_namespace(words, namespace)
+        weight = torch.cat([embedding.weight.detach(), rows.to(embedding.weight)])
+        embedding.weight = torch.nn.Parameter(weight, requires_grad=False)
+        embedding.num_embeddings = weight.shape[0]
+
     def predict(self, sentence: str) -> JsonDict:
         return self.predict_json({"sentence": sentence})
 
