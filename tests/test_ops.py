@@ -98,3 +98,17 @@ def test_export_with_dynamic_batch_and_length():
     assert any("rrnn.layer" in str(node.target) for node in program.graph.nodes)
     other_tokens, other_mask = _batch(batch=5, steps=11)
     torch.testing.assert_close(program.module()(other_tokens, other_mask), encoder(other_tokens, other_mask))
+
+
+def test_default_compile_backend_inductor_matches_eager():
+    """What a user writes, `torch.compile(encoder)` with its default backend (inductor, C++ codegen on CPU)."""
+    torch._dynamo.reset()
+    encoder = _encoder()
+    tokens, mask = _batch()
+    eager_tokens, compiled_tokens = tokens.clone().requires_grad_(), tokens.clone().requires_grad_()
+    compiled = torch.compile(encoder, fullgraph=True)
+    ours, eager = compiled(compiled_tokens, mask), encoder(eager_tokens, mask)
+    torch.testing.assert_close(ours, eager)
+    ours.sum().backward()
+    eager.sum().backward()
+    torch.testing.assert_close(compiled_tokens.grad, eager_tokens.grad)
