@@ -12,7 +12,7 @@ anchor: a scikit-learn TF-IDF (uni+bigram) logistic regression's `predict_proba`
 torch.export program) and the largest probability difference between exported and predictor.
 
 Target (issue 14): the exported pruned model >= 5x the predictor's documents/s at batch 64.
-Writes bench/inference_results.json and .md.
+Writes bench/inference_results.json and .md, and the table as the last section of bench/results.md.
 """
 import argparse
 import json
@@ -138,6 +138,18 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _update_results_md(path: Path, table: str) -> None:
+    """Put this table in bench/results.md as its last section (replacing an older one), as
+    bench/kernels.py does when it rewrites that file."""
+    if not path.is_file():
+        return
+    text = path.read_text()
+    marker = "\n## Inference:"
+    if marker in text:
+        text = text[: text.index(marker)]
+    path.write_text(text.rstrip("\n") + "\n\n" + table.replace("# Inference:", "## Inference:", 1))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default=str(ROOT / "runs" / "kitchen-sl"),
@@ -179,6 +191,7 @@ def main(argv=None) -> int:
     out = Path(args.output_dir)
     (out / "inference_results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "inference_results.md").write_text(markdown(results))
+    _update_results_md(out / "results.md", markdown(results))
     print(markdown(results))
     return 0
 

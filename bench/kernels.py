@@ -476,10 +476,18 @@ def main(argv=None) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    markdown = to_markdown(results)
+    markdown = to_markdown(results) + inference_section(out / "inference_results.md")
     (out / "results.md").write_text(markdown)
     print(markdown)
     return 0
+
+
+def inference_section(path: Path) -> str:
+    """bench/inference.py's table (`make bench` runs it first), as the last section of results.md."""
+    if not path.is_file():
+        return ""
+    body = path.read_text().replace("# Inference:", "## Inference:", 1)
+    return "\n" + body
 
 
 if __name__ == "__main__":
