@@ -84,8 +84,10 @@ $(CUDA_VENV)/.rrnn-cuda-built: setup.py requirements/build.txt $(wildcard rrnn_p
 # the CUDA kernel against the PyTorch path and the CPU kernel (gradcheck included), measures it against
 # the projection floor and cuDNN's LSTM, times a training epoch; writes bench/gpu_results.md and .json.
 # Sized to finish in under 8 minutes on one GPU.  tests/test_gpu_check.py runs it on the CPU, small.
-gpu-check: cuda-build
-	$(CUDA_VENV)/bin/python bench/gpu_check.py
+# GPU_PYTHON: use that Python's own CUDA torch instead of .venv-cuda (on the lent H200s: python3).
+GPU_PYTHON ?=
+gpu-check:
+	bench/gpu_check.sh $(GPU_PYTHON)
 
 # A screenshot of the rrnn-serve page on the demo model, for the README.
 screenshot: demo browser
