@@ -168,3 +168,36 @@ def test_vectors_give_unseen_words_their_pretrained_vector(pruned_archive, tmp_p
     vectors.write_text("\n".join(lines) + "\n")
     with pytest.raises(ExportError, match="differ from the model's embedding"):
         export_archive(str(pruned_archive), str(tmp_path / "refused"), vectors=str(vectors))
+
+
+TORCHSCRIPT_LOADER = r'''
+import json, sys
+sys.modules["allennlp"] = None
+import torch
+import rrnn_plugin.kernels  # registers torch.ops.rrnn.*, which the TorchScript graph calls
+network = torch.jit.load(sys.argv[1])
+ids = torch.tensor(json.loads(sys.argv[2]))
+print(json.dumps(network(ids).tolist()))
+'''
+
+
+def test_torchscript_trace_runs_in_a_fresh_process(pruned_archive, tmp_path):
+    """torch.jit.trace of the exported network records the kernel operator (rrnn::layer); the saved
+    module, loaded where AllenNLP cannot be imported, gives the eager values on other shapes."""
+    import torch
+
+    from rrnn_plugin.export import load
+    from rrnn_plugin.export.archive import export_archive
+
+    export_archive(str(pruned_archive), str(tmp_path / "exported"), program=False)
+    model = load(tmp_path / "exported")
+    traced = torch.jit.trace(model.network, (model.token_ids(TEXTS[:2]),), check_trace=False)
+    assert "rrnn::layer" in {node.kind() for node in traced.inlined_graph.nodes()}
+    traced.save(str(tmp_path / "network.pt"))
+    ids = model.token_ids(TEXTS)  # another batch size and length than the trace's
+    done = subprocess.run([sys.executable, "-c", TORCHSCRIPT_LOADER, str(tmp_path / "network.pt"),
+                           json.dumps(ids.tolist())], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with torch.inference_mode():
+        eager = model.network(ids)
+    torch.testing.assert_close(torch.tensor(json.loads(done.stdout.strip().splitlines()[-1])), eager)
