@@ -201,3 +201,25 @@ def test_torchscript_trace_runs_in_a_fresh_process(pruned_archive, tmp_path):
     with torch.inference_mode():
         eager = model.network(ids)
     torch.testing.assert_close(torch.tensor(json.loads(done.stdout.strip().splitlines()[-1])), eager)
+
+
+def test_export_of_a_stacked_bidirectional_encoder_predicts_like_the_archive(tmp_path):
+    from allennlp.commands.train import train_model_from_file
+    from allennlp.models.archival import load_archive
+    from allennlp.predictors import Predictor
+
+    from rrnn_plugin.export import load
+    from rrnn_plugin.export.archive import export_archive
+
+    overrides = {"model.seq2vec_encoder.num_layers": 2, "model.seq2vec_encoder.bidirectional": True,
+                 "trainer.num_epochs": 1}
+    train_model_from_file(str(FIXTURES / "rational_classifier.jsonnet"), str(tmp_path / "run"),
+                          overrides=json.dumps(overrides))
+    archive = tmp_path / "run" / "model.tar.gz"
+    export_archive(str(archive), str(tmp_path / "exported"), program=False)
+    model = load(tmp_path / "exported")
+    assert model.config["encoder"]["num_layers"] == 2 and model.config["encoder"]["bidirectional"]
+    predictor = Predictor.from_archive(load_archive(str(archive)), "sentiment")
+    for ours, theirs in zip(model.predict(TEXTS), predictor.predict_batch_json([{"sentence": t} for t in TEXTS])):
+        assert ours["label"] == theirs["label"]
+        assert max(abs(ours["probs"][k] - theirs["probs"][k]) for k in theirs["probs"]) <= 1e-5
