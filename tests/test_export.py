@@ -223,3 +223,37 @@ def test_export_of_a_stacked_bidirectional_encoder_predicts_like_the_archive(tmp
     for ours, theirs in zip(model.predict(TEXTS), predictor.predict_batch_json([{"sentence": t} for t in TEXTS])):
         assert ours["label"] == theirs["label"]
         assert max(abs(ours["probs"][k] - theirs["probs"][k]) for k in theirs["probs"]) <= 1e-5
+
+
+def test_a_repeated_word_in_the_vectors_file_keeps_its_last_vector(tmp_path):
+    import torch
+
+    from rrnn_plugin.export.vectors import vocabulary_extension
+
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("known 1 1\nnew 2 2\nother 3 3\nnew 4 4\n")
+    words, rows = vocabulary_extension(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]),
+                                       ["@@PADDING@@", "@@UNKNOWN@@", "known"], str(vectors))
+    assert words == ["new", "other"]  # each word once, in the order it first appears
+    assert rows.tolist() == [[4.0, 4.0], [3.0, 3.0]]  # with its last vector, as AllenNLP reads the file
+
+
+def test_force_never_replaces_the_run_or_a_foreign_folder(pruned_archive, tmp_path, monkeypatch):
+    from rrnn_plugin.export import ExportError
+    from rrnn_plugin.export.archive import export_archive
+
+    with pytest.raises(ExportError, match="holds"):
+        export_archive(str(pruned_archive), str(pruned_archive.parent), force=True)
+    assert pruned_archive.is_file()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(ExportError, match="not an earlier rrnn-export"):
+        export_archive(str(pruned_archive), str(foreign), force=True)
+    assert (foreign / "notes.txt").read_text() == "keep"
+    earlier = tmp_path / "earlier"
+    export_archive(str(pruned_archive), str(earlier), program=False)
+    export_archive(str(pruned_archive), str(earlier), program=False, force=True)  # an export is replaced
+    monkeypatch.setenv("RRNN_BACKEND", "torch")  # as where the kernel is not built
+    with pytest.raises(ExportError, match="--no-program"):
+        export_archive(str(pruned_archive), str(tmp_path / "no-kernel"))

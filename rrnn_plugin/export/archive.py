@@ -33,10 +33,9 @@ def export_archive(
     vector, so the exported model reads it as that word instead of the unknown token.
     """
     target = Path(output)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
-        raise ExportError(f"{target} exists and is not empty; choose a new folder or pass --force")
+    _check_target(target, Path(archive), force)
     loaded = load_archive(archive, cuda_device=-1)
-    network, config, vocabulary = _network(loaded.model.eval(), loaded.dataset_reader, archive)
+    network, config, vocabulary = _network(loaded.model.eval(), loaded.validation_dataset_reader, archive)
     if vectors is not None:
         network, vocabulary = _extend_with_vectors(network, vocabulary, vectors)
         config.update(vocab_size=len(vocabulary), vocabulary_extended_from=os.path.basename(vectors),
@@ -56,6 +55,26 @@ def export_archive(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return config
+
+
+def _check_target(target: Path, archive: Path, force: bool) -> None:
+    """A new or empty folder; with --force also an earlier export, never a folder holding the
+    archive or the current folder (replacing it would delete them)."""
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        return
+    if not force:
+        raise ExportError(f"{target} exists and is not empty; choose a new folder or pass --force")
+    resolved = target.resolve()
+    for inside in (archive.resolve(), Path.cwd().resolve()):
+        if inside == resolved or resolved in inside.parents:
+            raise ExportError(f"--force would delete {target}, which holds {inside}; choose another folder")
+    try:
+        earlier = json.loads((target / "config.json").read_text()).get("format") == "rrnn_plugin-export"
+    except (OSError, ValueError, AttributeError):
+        earlier = False
+    if not earlier:
+        raise ExportError(f"{target} is not an earlier rrnn-export folder (no export config.json); --force only "
+                          "replaces those")
 
 
 def _usual_permissions(folder: Path) -> None:
@@ -90,7 +109,8 @@ def _network(model, reader, archive: str):
     if vocab.get_token_index(vocab._padding_token, namespace) != PADDING_INDEX or \
             vocab.get_token_index(vocab._oov_token, namespace) != UNKNOWN_INDEX:
         raise ExportError(f"{archive}: namespace {namespace!r} must have padding at 0 and the unknown token at 1")
-    labels = [vocab.get_token_from_index(i, "labels") for i in range(vocab.get_vocab_size("labels"))]
+    label_namespace = getattr(model, "_label_namespace", "labels")
+    labels = [vocab.get_token_from_index(i, label_namespace) for i in range(vocab.get_vocab_size(label_namespace))]
     network = SentimentNetwork(len(words), embedding.get_output_dim(), {"layer_wfsa_lengths": encoder.structure,
                                "semiring": encoder.semiring, "num_layers": encoder.num_layers,
                                "bidirectional": encoder.is_bidirectional()}, len(labels))
@@ -163,6 +183,11 @@ def export_program(network: SentimentNetwork, path: Path, example: Optional[torc
     """torch.export of the network on token ids, batch and length dynamic."""
     example = example if example is not None else torch.tensor([[2, 3, 4, 0], [2, 5, 0, 0]])
     example = example.clamp(max=network.embedding.num_embeddings - 1)
+    from rrnn_plugin.kernels import backend
+
+    if backend.select("auto", [network.embedding.weight], None, network.encoder.semiring, entry="layer_forward") is None:
+        raise ExportError("program.pt2 needs the compiled CPU kernel (the PyTorch path's loop cannot be exported "
+                          "for any length); rebuild it (make venv) or pass --no-program")
     batch, time = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=1)
     program = torch.export.export(network, (example,), dynamic_shapes={"token_ids": {0: batch, 1: time}})
     torch.export.save(program, str(path))

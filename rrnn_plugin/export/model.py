@@ -86,7 +86,8 @@ class ExportedModel:
         with torch.inference_mode():
             for start in range(0, len(order), MICRO_BATCH):
                 group = order[start : start + MICRO_BATCH]
-                result[group] = self.network(_padded([rows[i] for i in group])).float()
+                ids = _padded([rows[i] for i in group]).to(self.network.embedding.weight.device)
+                result[group] = self.network(ids).float().cpu()
         return result
 
     def predict(self, texts: Union[str, Sequence[str]], batch_size: int = 64) -> List[Dict[str, Any]]:

@@ -6,7 +6,8 @@ writes `model.onnx` into the folder (token ids (batch, LENGTH) int64, 0 = paddin
 probabilities) and records it in config.json.  The compiled kernel is a torch operator that ONNX
 does not know, so the export traces the PyTorch path; its per-step loop would be unrolled into T
 copies, so the chunked form (modules/chunked.py, ~2·sqrt(T) steps) is traced instead.  The length
-is fixed by the trace: pad shorter documents with 0, and longer ones are cut to it (`--length`).
+is fixed by the trace: the caller pads shorter documents with 0 and cuts longer ones to LENGTH ids
+(`--length`; the exported model's `token_ids` gives the ids).
 
 Needs onnx and onnxscript, which do not install beside AllenNLP 2.10.1's pins (protobuf 3.20):
 `make onnx-env` makes `.venv-onnx/` with torch, onnx, onnxscript and onnxruntime and no AllenNLP;
@@ -67,8 +68,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Add model.onnx to an rrnn-export folder (PyTorch path, chunked).")
     parser.add_argument("folder", help="a folder written by `allennlp rrnn-export`")
     parser.add_argument("--length", type=int, default=DEFAULT_LENGTH,
-                        help=f"token ids per document, <s> and </s> included (default {DEFAULT_LENGTH}); longer "
-                             "documents are cut")
+                        help=f"token ids per document, <s> and </s> included (default {DEFAULT_LENGTH}); the caller "
+                             "pads shorter documents and cuts longer ones")
     args = parser.parse_args(argv)
     try:
         path = export_onnx(args.folder, args.length)

@@ -1,7 +1,7 @@
 """Finds the compiled kernels (built ahead of time by setup.py) and remembers why one is missing.
 
-Imported lazily, on the first recurrence that could use them, and once per process: the result is
-cached so that a failed import costs (and warns) once.  Anything that goes wrong while importing
+Imported once per process, when rrnn_plugin.kernels is imported (ops.py: torch.compile cannot trace
+the file checks below): the result is cached so that a failed import costs (and warns) once.  Anything that goes wrong while importing
 (not built, built against another torch, missing symbols) means "not available", never an error
 at this point; `backend="cpp"` turns it into one (see backend.py).
 """

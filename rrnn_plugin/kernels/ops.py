@@ -75,6 +75,7 @@ def _(u, f, mask, states, grad_final, grad_states, semiring, flush):
 def _recurrence_context(ctx, inputs, output):
     u, f, mask, semiring, save_states, flush = inputs
     ctx.semiring, ctx.flush, ctx.saved_states = semiring, flush, save_states
+    ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not a (B, T, K, S) of zeros
     ctx.save_for_backward(u, f, mask, output[1])
 
 
@@ -126,6 +127,7 @@ def _(projection, offsets, mask, states, grad_final, grad_states, semiring, widt
 def _layer_context(ctx, inputs, output):
     projection, offsets, mask, semiring, width, save_states, flush = inputs
     ctx.semiring, ctx.width, ctx.flush, ctx.saved_states = semiring, width, flush, save_states
+    ctx.set_materialize_grads(False)
     ctx.save_for_backward(projection, offsets, mask, output[1])
 
 
@@ -142,7 +144,7 @@ def _layer_grad(ctx, grad_final, grad_states):
 layer.register_autograd(_layer_grad, setup_context=_layer_context)
 
 
-# Load the kernels now rather than at the first call: choosing a backend reads the library's file
+# Load the kernels now rather than at the first call (kernels/_loader.py caches the result): choosing a backend reads the library's file
 # once (kernels/_loader.py), which torch.compile cannot trace; afterwards the choice is a dict lookup.
 _loader.load("cpu")
 if torch.cuda.is_available():

@@ -59,7 +59,8 @@ def chunked_recurrence(
     # (batch, chunks, L, wfsas, 1, states): the column axis (S + 1 starting points) broadcasts
     u = u.view(batch, chunks, size, wfsas, 1, states)
     f = f.view(batch, chunks, size, wfsas, 1, states)
-    transfer = _inside_chunks(u, f, semiring, states)  # (batch, chunks, L, wfsas, S + 1, states)
+    # (batch, chunks, L or 1, wfsas, S + 1, states): only each chunk's last step unless every step is wanted
+    transfer = _inside_chunks(u, f, semiring, states, keep_every_step=return_all)
     starts = _chunk_starts(transfer[:, :, -1], semiring)  # (batch, chunks, wfsas, states)
     if not return_all:
         final = _apply(transfer[:, -1, -1], starts[:, -1], semiring)
@@ -69,7 +70,8 @@ def chunked_recurrence(
     return every[:, -1], every
 
 
-def _inside_chunks(u: torch.Tensor, f: torch.Tensor, semiring: Semiring, states: int) -> torch.Tensor:
+def _inside_chunks(u: torch.Tensor, f: torch.Tensor, semiring: Semiring, states: int,
+                   keep_every_step: bool) -> torch.Tensor:
     """Every chunk from the S + 1 starting points at once: columns 0..S-1 start at e_i with no
     input (c_{-1} = zero), column S starts at zero with the input (c_{-1} = one)."""
     batch, chunks, size, wfsas = u.shape[:4]
@@ -83,8 +85,9 @@ def _inside_chunks(u: torch.Tensor, f: torch.Tensor, semiring: Semiring, states:
     for u_t, f_t in zip(u.unbind(2), f.unbind(2)):  # L steps
         previous = torch.cat([start, c[..., :-1]], dim=-1)
         c = semiring.plus(semiring.times(f_t, c), semiring.times(u_t, previous))
-        history.append(c)
-    return torch.stack(history, dim=2)
+        if keep_every_step:
+            history.append(c)
+    return torch.stack(history, dim=2) if keep_every_step else c.unsqueeze(2)
 
 
 def _apply(transfer: torch.Tensor, start: torch.Tensor, semiring: Semiring) -> torch.Tensor:

@@ -104,11 +104,10 @@ def model_card(facts: Dict[str, Any]) -> Dict[str, Any]:
         training_data={"dataset": {"name": f"{facts['reader'].get('type')}: {facts['config'].get('train_data_path')}",
                                    "notes": _split(facts["reader"])},
                        "preprocessing": (f"Kim (2014) cleaning {facts['reader'].get('clean', True)}, lower-case "
-                                         f"{facts['reader'].get('lowercase', True)}, <s> </s> boundary tokens; "
+                                         f"{facts['reader'].get('lowercase', True)}, <s> </s> boundary tokens "
+                                         f"{facts['reader'].get('add_boundary_tokens', True)}; "
                                          f"vectors {facts['pretrained_file'] or facts['embedders']}")},
-        evaluation_data={"dataset": {"name": str(facts["config"].get("test_data_path")
-                                                 or facts["config"].get("validation_data_path")),
-                                     "notes": "validation part chose the epoch; the test part was never used for choices"}},
+        evaluation_data={"dataset": _evaluation_data(facts["config"])},
         metrics={"model_performance_measures": "accuracy (binomial 95% interval over the test reviews)"},
         quantitative_analyses={"unitary_results": json.dumps(results)},
         model_caveats_and_recommendations={"caveats_and_recommendations": _caveats(facts)},
@@ -116,6 +115,14 @@ def model_card(facts: Dict[str, Any]) -> Dict[str, Any]:
     as_dict = card.to_dict()
     as_dict["rrnn_structure"] = _structure(facts)
     return as_dict
+
+
+def _evaluation_data(config: Dict[str, Any]) -> Dict[str, str]:
+    if config.get("test_data_path"):
+        return {"name": str(config["test_data_path"]),
+                "notes": "the validation part chose the epoch; the test part was never used for a choice"}
+    return {"name": str(config.get("validation_data_path")),
+            "notes": "no test part: the validation part chose the epoch and is also the only evaluation"}
 
 
 def _structure(facts: Dict[str, Any]) -> Dict[str, Any]:
@@ -131,9 +138,9 @@ def _caveats(facts: Dict[str, Any]) -> str:
     test = facts["metrics"].get("test_accuracy")
     notes = []
     if test is not None:
-        notes.append("The test accuracy comes from one split of a few hundred reviews; its binomial 95% interval is "
-                     "about +-{:.1f} points for 200 reviews (docs/results.md gives cross-validated numbers).".format(
-                         100 * _binomial_half_width(test, 200)))
+        notes.append("The test accuracy comes from one split; with 200 test reviews (the default split of a Blitzer "
+                     "domain) its binomial 95% interval is about +-{:.1f} points (docs/results.md gives "
+                     "cross-validated numbers).".format(100 * _binomial_half_width(test, 200)))
     notes.append("Words outside the model's vocabulary are read as the unknown token unless the model is exported "
                  "with --vectors; accuracy on another domain is lower (bench/unseen_words_results.md).")
     if facts["reader"].get("type") == "blitzer_reviews":
