@@ -25,9 +25,11 @@ def vocabulary_extension(weight: torch.Tensor, vocabulary: Sequence[str], path: 
     words, matrix = load_glove(path)
     table = torch.from_numpy(matrix.astype("float32", copy=False))
     last = {word: i for i, word in enumerate(words)}  # a repeated word: its last vector, as AllenNLP reads it
-    unique = [i for i, word in enumerate(words) if last[word] == i]
-    order = sorted(unique, key=lambda i: words.index(words[i]))  # in the order of first appearance
-    words, table = [words[i] for i in order], table[order]
+    first = {}
+    for word in words:
+        first.setdefault(word, len(first))  # dicts keep insertion order: the order of first appearance
+    order = [last[word] for word in first]
+    words, table = list(first), table[order]
     if table.shape[1] != weight.shape[1]:
         raise VectorsMismatchError(f"{path}: {table.shape[1]}-d vectors, the model's embedding is {weight.shape[1]}-d")
     known = {word: i for i, word in enumerate(vocabulary)}
