@@ -100,7 +100,7 @@ def plot_cv_figure3(points: Sequence[Any], path: str, reference_labels: Dict[str
             mine = [p for p in points if p.input == input_label and p.dataset == dataset]
             if not any(p.kind != "reference" for p in mine):  # a sweep that has not reached this panel
                 ax.set_title(f"{dataset} ({input_label})" if input_label else dataset)
-                ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes, color="0.5")
+                ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, color="0.5")
                 ax.set_xticks([])
                 ax.set_yticks([])
                 continue
