@@ -143,3 +143,14 @@ def test_report_on_nothing_fails(tmp_path):
     result = subprocess.run([sys.executable, "-m", "allennlp", "rrnn-report", str(empty), "--include-package",
                              "rrnn_plugin"], capture_output=True, text=True)
     assert result.returncode != 0 and "nothing to report" in result.stderr
+
+
+def test_a_panel_with_fewer_folds_than_its_reference_lines_is_marked_partial():
+    from types import SimpleNamespace
+
+    from rrnn_plugin.experiments.figures import _partial
+
+    point = lambda kind, folds: SimpleNamespace(kind=kind, folds=folds)  # noqa: E731
+    assert _partial([point("reference", 5), point("baseline", 5), point("learned", 5)]) == ""
+    assert _partial([point("reference", 5), point("baseline", 3), point("learned", 4)]) == " — partial (3-4 of 5 folds)"
+    assert _partial([point("reference", 5), point("learned", 2)]) == " — partial (2 of 5 folds)"

@@ -81,6 +81,17 @@ REFERENCE_STYLES = {  # line style and color of each reference model's horizonta
 }
 
 
+def _partial(points: Sequence[Any]) -> str:
+    """' — partial (2-3 of 5 folds)' when some curve point has fewer folds than the panel's
+    reference lines (computed on every fold), else ''."""
+    folds = [p.folds for p in points if p.kind != "reference"]
+    full = max([p.folds for p in points if p.kind == "reference"] + folds, default=0)
+    if not folds or min(folds) >= full:
+        return ""
+    low, high = min(folds), max(folds)
+    return f" — partial ({low}{'' if low == high else f'-{high}'} of {full} folds)"
+
+
 def plot_cv_figure3(points: Sequence[Any], path: str, reference_labels: Dict[str, str]) -> None:
     """Cross-validated Figure 3: one row of panels per input, one panel per dataset; baselines
     solid, learned dashed, y error bars = 95% CI over documents, x error bars = std of the
@@ -124,7 +135,7 @@ def plot_cv_figure3(points: Sequence[Any], path: str, reference_labels: Dict[str
                 if not math.isnan(p.half_width):
                     ax.axhspan(100 * (p.accuracy - p.half_width), 100 * (p.accuracy + p.half_width),
                                color=color, alpha=0.06, linewidth=0)
-            ax.set_title(f"{dataset} ({input_label})" if input_label else dataset)
+            ax.set_title((f"{dataset} ({input_label})" if input_label else dataset) + _partial(mine))
             ax.set_xlabel("number of transitions")
             ax.set_ylabel("test accuracy (%), 95% CI")
             ax.grid(alpha=0.3)
