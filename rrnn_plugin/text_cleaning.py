@@ -6,7 +6,7 @@ The cleaning follows Kim (2014) as used by the paper's authors: keep letters, di
 punctuation, split clitics ("don't" -> "do n't"), pad punctuation with spaces, lower-case.
 """
 import re
-from typing import List
+from typing import List, Optional, Tuple
 
 START_SYMBOL = "<s>"
 END_SYMBOL = "</s>"
@@ -43,3 +43,18 @@ def tokenize(
     if add_boundary_tokens:
         words = [START_SYMBOL] + words + [END_SYMBOL]
     return words
+
+
+def document_tokens(
+    text: str, lowercase: bool, clean: bool, add_boundary_tokens: bool, max_tokens: Optional[int]
+) -> Tuple[List[str], int]:
+    """The tokens a sentiment reader with these settings makes of `text`, and how many words the
+    text had before `max_tokens` cut it (so that a caller can tell, and report, a cut).  The
+    readers and the exported model both tokenize through this."""
+    words = tokenize(text, lowercase=lowercase, clean=clean, add_boundary_tokens=False)
+    length = len(words)
+    if max_tokens is not None:
+        words = words[:max_tokens]
+    if add_boundary_tokens:
+        words = [START_SYMBOL] + words + [END_SYMBOL]
+    return words, length

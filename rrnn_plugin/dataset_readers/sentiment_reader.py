@@ -12,7 +12,7 @@ from allennlp.data import DatasetReader, Instance, Token, TokenIndexer
 from allennlp.data.fields import Field, LabelField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 
-from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL, tokenize
+from rrnn_plugin.text_cleaning import document_tokens, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -114,15 +114,13 @@ class SentimentReader(DatasetReader):
 
     def tokenize(self, text: str) -> list:
         """The token strings this reader makes of `text` (for vocabulary filters and debugging)."""
-        words = tokenize(text, lowercase=self._lowercase, clean=self._clean, add_boundary_tokens=False)
-        if self._max_tokens is not None and len(words) > self._max_tokens:
+        words, length = document_tokens(text, self._lowercase, self._clean, self._add_boundary_tokens,
+                                        self._max_tokens)
+        if self._max_tokens is not None and length > self._max_tokens:
             self._cut_documents += 1
             if self._cut_documents <= 3 or self._cut_documents % 1000 == 0:
                 logger.warning("a document of %d words was cut to max_tokens=%d (%d documents cut so far)",
-                               len(words), self._max_tokens, self._cut_documents)
-            words = words[: self._max_tokens]
-        if self._add_boundary_tokens:
-            words = [START_SYMBOL] + words + [END_SYMBOL]
+                               length, self._max_tokens, self._cut_documents)
         return words
 
     def is_cut(self, text: str) -> bool:

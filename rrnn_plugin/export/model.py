@@ -19,7 +19,7 @@ import torch
 
 from rrnn_plugin.kernels import denormals
 from rrnn_plugin.modules import RationalRnnLayers
-from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL, tokenize
+from rrnn_plugin.text_cleaning import document_tokens
 
 FORMAT_VERSION = 1
 MICRO_BATCH = 16  # documents per network call, sorted by length (bench/inference.py)
@@ -110,13 +110,9 @@ class ExportedModel:
     def _words(self, text: str):
         """(the model's tokens of `text`, whether `max_tokens` cut it)."""
         settings = self._tokenizer
-        words = tokenize(text, lowercase=settings["lowercase"], clean=settings["clean"], add_boundary_tokens=False)
-        cut = settings["max_tokens"] is not None and len(words) > settings["max_tokens"]
-        if cut:
-            words = words[: settings["max_tokens"]]
-        if settings["add_boundary_tokens"]:
-            words = [START_SYMBOL] + words + [END_SYMBOL]
-        return words, cut
+        words, length = document_tokens(text, settings["lowercase"], settings["clean"],
+                                        settings["add_boundary_tokens"], settings["max_tokens"])
+        return words, settings["max_tokens"] is not None and length > settings["max_tokens"]
 
     def _result(self, ids: List[int], cut: bool, probs: List[float]) -> Dict[str, Any]:
         best = max(range(len(probs)), key=probs.__getitem__)
