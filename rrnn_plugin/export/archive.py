@@ -37,9 +37,9 @@ def export_archive(
     loaded = load_archive(archive, cuda_device=-1)
     network, config, vocabulary = _network(loaded.model.eval(), loaded.validation_dataset_reader, archive)
     if vectors is not None:
+        config.update(training_vocab_size=len(vocabulary), vocabulary_extended_from=os.path.basename(vectors))
         network, vocabulary = _extend_with_vectors(network, vocabulary, vectors)
-        config.update(vocab_size=len(vocabulary), vocabulary_extended_from=os.path.basename(vectors),
-                      training_vocab_size=network.training_vocab_size)
+        config.update(vocab_size=len(vocabulary))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -143,7 +143,6 @@ def _extend_with_vectors(network: SentimentNetwork, vocabulary, path: str):
         extended.embedding.weight.copy_(torch.cat([weight, rows]))
         extended.encoder.load_state_dict(network.encoder.state_dict())
         extended.classifier.load_state_dict(network.classifier.state_dict())
-    extended.training_vocab_size = len(vocabulary)
     return extended, list(vocabulary) + words
 
 
