@@ -34,9 +34,10 @@ def trial_overhead(trials: int, threads: int) -> dict:
     config = str(ROOT / "training_configs" / "kitchen" / "baseline_1.jsonnet")
     rows = []
     with tempfile.TemporaryDirectory() as work:
-        # a worker starts its zygote once (imports): a tiny warm-up trial pays for that here
-        os.environ.setdefault("RRNN_FIXTURES", str(ROOT / "tests" / "fixtures"))
-        train(str(ROOT / "tests" / "fixtures" / "rational_classifier.jsonnet"), os.path.join(work, "warm-up"))
+        # a sweep worker starts its zygote (imports) and parses a dataset's files once: a one-epoch
+        # warm-up trial on the same data pays for both here, as the first trial of a worker does
+        train(config, os.path.join(work, "warm-up"),
+              {"dataset_reader.folds": 5, "dataset_reader.fold": 0, "trainer.num_epochs": 1}, threads=threads)
         for k in range(trials):
             for method in ("fork", "subprocess"):
                 os.environ["RRNN_TRIAL_START"] = method

@@ -149,6 +149,7 @@ def serve(worker: int) -> None:
     die_with(worker)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # HF tokenizers and fork
     import allennlp.commands.train  # noqa: F401  (what every trial needs, imported once)
+    import torch._dynamo  # noqa: F401  (torch.optim's first optimizer imports it: ~1 s per trial otherwise)
 
     import rrnn_plugin  # noqa: F401
     import rrnn_plugin.experiments.trial  # noqa: F401
