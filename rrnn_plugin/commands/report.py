@@ -33,7 +33,8 @@ class ReportCommand(Subcommand):
         subparser.add_argument("--notes", default=None, help="a markdown file to put under the title")
         subparser.add_argument("--title", default="Results")
         subparser.add_argument("--references", choices=["auto", "yes", "no"], default="auto",
-                               help="compute the reference models (TF-IDF LR, pooled GloVe LR) on the sweeps' folds: "
+                               help="compute the reference models (TF-IDF LR, pooled GloVe LR, pooled features LR for "
+                                    "contextual inputs) on the sweeps' folds: "
                                     "auto = when --data-dir exists (default), yes = required, no = never")
         subparser.add_argument("--data-dir", default=os.environ.get("RRNN_DATA_DIR"),
                                help="Blitzer data root for the reference models (default $RRNN_DATA_DIR)")
@@ -109,7 +110,24 @@ def _predictions(rows, loaded, plan, args):
         raise SystemExit(f"--references yes needs the data: --data-dir {args.data_dir!r} is not a folder")
     if args.references != "no" and have_data:
         glove = args.glove_file if args.glove_file and os.path.isfile(args.glove_file) else None
-        computed = add_references(store, panels, args.data_dir, glove)
+        computed = add_references(store, panels, args.data_dir, glove, contextual=_contextual_panels(panels, plan))
         if computed:
             print(f"references computed for: {', '.join(computed)}")
     return store
+
+
+def _contextual_panels(panels, plan):
+    """panel -> (training config, environment) for the panels whose sweep's baseline config reads
+    contextual features (they get the pooled-features reference), from the specs in the plan."""
+    from rrnn_plugin.experiments.pooled_input import contextual_embedder_params
+
+    found = {}
+    for panel, (dataset, _) in panels.items():
+        input_label = panel.split("|", 1)[0]
+        spec = (plan.get("inputs") or {}).get(input_label)
+        if not spec or not spec.get("baseline"):
+            continue
+        config = spec["config"].format(dataset=dataset, baseline=spec["baseline"])
+        if os.path.isfile(config) and contextual_embedder_params(config, spec["env"]) is not None:
+            found[panel] = (config, spec["env"])
+    return found

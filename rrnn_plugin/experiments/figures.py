@@ -78,6 +78,7 @@ def _save(fig, path: str) -> None:
 REFERENCE_STYLES = {  # line style and color of each reference model's horizontal line
     "reference:tfidf_lr": (":", "black"),
     "reference:pooled_glove_lr": ("-.", "0.45"),
+    "reference:pooled_features_lr": ("--", "tab:purple"),
 }
 
 

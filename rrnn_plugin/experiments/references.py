@@ -6,7 +6,9 @@ what a few lines of scikit-learn give on the same documents:
 * `tfidf_lr`: TF-IDF of unigrams and bigrams of the reader's tokens (sublinear tf), logistic
   regression;
 * `pooled_glove_lr`: the mean and the max of the frozen GloVe vectors of the document's tokens
-  (the same vectors the GloVe models read), standardized, logistic regression.
+  (the same vectors the GloVe models read), standardized, logistic regression;
+* `pooled_features_lr` (panels whose models read contextual features): the same on the mean and
+  max of those features (pooled_input.py).
 
 Both train on the fold's training part and choose C on its validation part (the neural models
 early-stop on the same part), then predict the test fold.  Deterministic (liblinear, fixed seed).
@@ -22,6 +24,7 @@ logger = logging.getLogger(__name__)
 REFERENCES = {
     "tfidf_lr": "TF-IDF uni+bigram LR",
     "pooled_glove_lr": "mean+max GloVe LR",
+    "pooled_features_lr": "mean+max contextual features LR",
 }
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
@@ -126,23 +129,35 @@ def reference_outcomes(data_dir: str, dataset: str, folds: int, glove_file: Opti
 
 
 def add_references(store, panels: Dict[str, Tuple[str, int]], data_dir: str, glove_file: Optional[str] = None,
-                   seed: int = 13) -> List[str]:
+                   seed: int = 13, contextual: Optional[Mapping[str, Tuple[str, Mapping[str, str]]]] = None) -> List[str]:
     """Compute the reference models of every panel (panel -> (dataset, folds)) that does not have
     them yet and put them into the PredictionStore; return the panels computed.  Each dataset is
-    computed once, whichever inputs' panels share it."""
+    computed once, whichever inputs' panels share it.  `contextual` (panel -> (training config,
+    environment)) names the panels whose models read contextual features: they also get
+    `pooled_features_lr`, computed from that config."""
+    from rrnn_plugin.experiments.pooled_input import pooled_features_outcomes
     from rrnn_plugin.experiments.predictions import REFERENCE_PREFIX, run_key
 
-    wanted = [name for name in REFERENCES if name != "pooled_glove_lr" or glove_file]
+    contextual = contextual or {}
+    shared = [name for name in ("tfidf_lr", "pooled_glove_lr") if name != "pooled_glove_lr" or glove_file]
     computed: Dict[Tuple[str, int], Dict[str, Tuple[Outcomes, Dict[str, int]]]] = {}
     done = []
     for panel, (dataset, folds) in panels.items():
         have = {run.rsplit("/seed_", 1)[0] for run in store.runs(panel)}
-        if all(REFERENCE_PREFIX + name in have for name in wanted):
+        wanted = shared + (["pooled_features_lr"] if panel in contextual else [])
+        missing = [name for name in wanted if REFERENCE_PREFIX + name not in have]
+        if not missing:
             continue
-        if (dataset, folds) not in computed:
-            computed[(dataset, folds)] = reference_outcomes(data_dir, dataset, folds, glove_file, seed)
-        for name, (outcomes, fold_of) in computed[(dataset, folds)].items():
-            if REFERENCE_PREFIX + name not in have:
-                store.add(panel, run_key(REFERENCE_PREFIX + name, 0), outcomes, fold_of)
+        results: Dict[str, Tuple[Outcomes, Dict[str, int]]] = {}
+        if any(name in shared for name in missing):
+            if (dataset, folds) not in computed:
+                computed[(dataset, folds)] = reference_outcomes(data_dir, dataset, folds, glove_file, seed)
+            results.update(computed[(dataset, folds)])
+        if "pooled_features_lr" in missing:
+            config, env = contextual[panel]
+            results["pooled_features_lr"] = pooled_features_outcomes(config, env, data_dir, dataset, folds)
+        for name in missing:
+            outcomes, fold_of = results[name]
+            store.add(panel, run_key(REFERENCE_PREFIX + name, 0), outcomes, fold_of)
         done.append(panel)
     return done

@@ -37,7 +37,7 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows: List[Dict[str, Any]] = []
-    plan: Dict[str, Any] = {"seeds": {}, "points": {}, "folds": {}}
+    plan: Dict[str, Any] = {"seeds": {}, "points": {}, "folds": {}, "inputs": {}}
     for name in optuna.study.get_all_study_names(storage=storage_url):
         study = optuna.load_study(study_name=name, storage=storage_url)
         input_label = ""
@@ -46,6 +46,8 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
             if spec_json:
                 spec = SweepSpec.from_json({k: v for k, v in spec_json.items() if v is not None})
                 input_label = spec.input
+                plan["inputs"][input_label] = {"config": spec.baseline_config, "env": dict(spec.env),
+                                               "baseline": spec.baselines[0] if spec.baselines else None}
                 for dataset in spec.datasets:
                     plan["seeds"][dataset] = len(spec.seeds)
                     if spec.folds:
@@ -76,9 +78,10 @@ def _training_s(row: Dict[str, Any]) -> Optional[float]:
 
 def merge_plans(plans: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """One plan from several sweeps' plans (a report over several sweep dirs)."""
-    merged: Dict[str, Any] = {"seeds": {}, "points": {}, "folds": {}}
+    merged: Dict[str, Any] = {"seeds": {}, "points": {}, "folds": {}, "inputs": {}}
     for plan in plans:
         merged["seeds"].update(plan.get("seeds") or {})
+        merged["inputs"].update(plan.get("inputs") or {})
         merged["folds"].update(plan.get("folds") or {})
         for dataset, names in (plan.get("points") or {}).items():
             mine = merged["points"].setdefault(dataset, [])

@@ -1,0 +1,135 @@
+"""Reference line for a panel whose models read contextual features: logistic regression on the
+mean and max of those very features.
+
+A user who has frozen MPNet (or any BERT-style) features at hand would first try pooling them and a
+linear classifier; the rational RNN is only worth its training if it beats that.  TF-IDF LR and
+pooled-GloVe LR (references.py) do not answer this question for a contextual panel, so this line
+is computed from the panel's own training config: its dataset reader (the same WordPieces, the same
+folds) and its `contextual_features` embedder (the same cache, layers, normalization), so that the
+step vectors pooled here are exactly those the panel's models read.  Features come from the cache
+that the sweep filled; documents missing from it are computed, as in training.
+
+Every document is embedded and pooled once per dataset (each fold only selects rows), then, per
+fold, the features are standardized on the training part and C is chosen on validation, as for the
+other references.
+"""
+import json
+import logging
+import os
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 32
+Outcomes = Dict[str, int]
+
+
+@contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """The sweep's run environment while a config is read (jsonnet ext vars come from os.environ)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _fold_params(config: str, env: Mapping[str, str], folds: int, fold: int):
+    from allennlp.common import Params
+
+    with _environment(env):
+        return Params.from_file(config, json.dumps({"dataset_reader.folds": folds, "dataset_reader.fold": fold}))
+
+
+def contextual_embedder_params(config: str, env: Mapping[str, str]) -> Optional[dict]:
+    """The config's `contextual_features` token embedder (as a dict), or None when it has none."""
+    params = _fold_params(config, env, 2, 0).as_dict(quiet=True)
+    embedders = ((params.get("model") or {}).get("text_field_embedder") or {}).get("token_embedders") or {}
+    found = [spec for spec in embedders.values() if isinstance(spec, dict) and spec.get("type") == "contextual_features"]
+    return found[0] if len(found) == 1 else None
+
+
+def _reader(config: str, env: Mapping[str, str], folds: int, fold: int):
+    from allennlp.data import DatasetReader
+
+    return DatasetReader.from_params(_fold_params(config, env, folds, fold).pop("dataset_reader"))
+
+
+def pooled_documents(config: str, env: Mapping[str, str], data_dir: str, dataset: str, folds: int) -> Dict[str, np.ndarray]:
+    """Document id -> [mean, max] over the steps of the vectors the config's embedder gives it,
+    for every document of `dataset` (the three parts of fold 0 hold each one once)."""
+    import torch
+    from allennlp.common import Params
+    from allennlp.data import Batch, Vocabulary
+    from allennlp.modules import TokenEmbedder
+    from allennlp.nn.util import get_text_field_mask
+
+    spec = contextual_embedder_params(config, env)
+    if spec is None:
+        raise ValueError(f"{config}: no single contextual_features embedder under model.text_field_embedder")
+    with _environment(env):
+        embedder = TokenEmbedder.from_params(Params(dict(spec)))
+    reader = _reader(config, env, folds, 0)
+    vocabulary = Vocabulary()
+    pooled: Dict[str, np.ndarray] = {}
+    for part in ("train", "validation", "test"):
+        path = f"{os.path.join(data_dir, dataset)}#{part}"
+        instances = list(reader.read(path))
+        ids = reader.example_ids(path)
+        # the features ignore the AllenNLP vocabulary; only the label field needs its names indexed
+        vocabulary.add_tokens_to_namespace(sorted({i["label"].label for i in instances if "label" in i.fields}), "labels")
+        order = sorted(range(len(instances)), key=lambda i: len(instances[i]["tokens"]))
+        with torch.no_grad():
+            for start in range(0, len(order), _BATCH):
+                chosen = order[start:start + _BATCH]
+                batch = Batch([instances[i] for i in chosen])
+                batch.index_instances(vocabulary)
+                tokens = batch.as_tensor_dict()["tokens"]
+                steps = embedder(**tokens["tokens"])
+                mask = get_text_field_mask(tokens).unsqueeze(-1)
+                mean = (steps * mask).sum(1) / mask.sum(1).clamp(min=1)
+                peak = steps.masked_fill(~mask, float("-inf")).max(1).values
+                for row, i in enumerate(chosen):
+                    pooled[ids[i]] = torch.cat([mean[row], peak[row]]).numpy()
+        logger.info("pooled %s features of %d %s documents", dataset, len(instances), part)
+    return pooled
+
+
+def fold_parts(config: str, env: Mapping[str, str], data_dir: str, dataset: str, folds: int,
+               fold: int) -> Dict[str, Tuple[List[str], List[str]]]:
+    """{part: (document ids, labels)} of one fold, as the config's reader splits it."""
+    reader = _reader(config, env, folds, fold)
+    parts = {}
+    for part in ("train", "validation", "test"):
+        reviews = reader.reviews(f"{os.path.join(data_dir, dataset)}#{part}")
+        parts[part] = ([r.review_id for r in reviews], [r.label for r in reviews])
+    return parts
+
+
+def pooled_features_outcomes(config: str, env: Mapping[str, str], data_dir: str, dataset: str,
+                             folds: int) -> Tuple[Outcomes, Dict[str, int]]:
+    """(document id -> right/wrong, document id -> fold) of pooled-features LR over all folds."""
+    from sklearn.preprocessing import StandardScaler
+
+    from rrnn_plugin.experiments.references import _fit_predict
+
+    pooled = pooled_documents(config, env, data_dir, dataset, folds)
+    outcomes: Outcomes = {}
+    fold_of: Dict[str, int] = {}
+    for fold in range(folds):
+        parts = fold_parts(config, env, data_dir, dataset, folds, fold)
+        x = {part: np.stack([pooled[i] for i in ids]) for part, (ids, _) in parts.items()}
+        scaler = StandardScaler().fit(x["train"])
+        predicted = _fit_predict(scaler.transform(x["train"]), parts["train"][1], scaler.transform(x["validation"]),
+                                 parts["validation"][1], scaler.transform(x["test"]))
+        ids, gold = parts["test"]
+        for doc_id, g, p in zip(ids, gold, predicted):
+            outcomes[doc_id] = int(g == p)
+            fold_of[doc_id] = fold
+        logger.info("pooled features LR on %s fold %d: %.3f", dataset, fold, np.mean(np.asarray(gold) == predicted))
+    return outcomes, fold_of
