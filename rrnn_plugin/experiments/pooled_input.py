@@ -114,9 +114,7 @@ def fold_parts(config: str, env: Mapping[str, str], data_dir: str, dataset: str,
 def pooled_features_outcomes(config: str, env: Mapping[str, str], data_dir: str, dataset: str,
                              folds: int) -> Tuple[Outcomes, Dict[str, int]]:
     """(document id -> right/wrong, document id -> fold) of pooled-features LR over all folds."""
-    from sklearn.preprocessing import StandardScaler
-
-    from rrnn_plugin.experiments.references import _fit_predict
+    from rrnn_plugin.experiments.references import standardized_fit_predict
 
     pooled = pooled_documents(config, env, data_dir, dataset, folds)
     outcomes: Outcomes = {}
@@ -124,9 +122,7 @@ def pooled_features_outcomes(config: str, env: Mapping[str, str], data_dir: str,
     for fold in range(folds):
         parts = fold_parts(config, env, data_dir, dataset, folds, fold)
         x = {part: np.stack([pooled[i] for i in ids]) for part, (ids, _) in parts.items()}
-        scaler = StandardScaler().fit(x["train"])
-        predicted = _fit_predict(scaler.transform(x["train"]), parts["train"][1], scaler.transform(x["validation"]),
-                                 parts["validation"][1], scaler.transform(x["test"]))
+        predicted = standardized_fit_predict(x, {part: labels for part, (_, labels) in parts.items()})
         ids, gold = parts["test"]
         for doc_id, g, p in zip(ids, gold, predicted):
             outcomes[doc_id] = int(g == p)

@@ -46,7 +46,7 @@ def _fold_parts(data_dir: str, dataset: str, folds: int, fold: int, seed: int) -
     return parts
 
 
-def _fit_predict(train_x, train_y, val_x, val_y, test_x) -> np.ndarray:
+def fit_predict(train_x, train_y, val_x, val_y, test_x) -> np.ndarray:
     """Logistic regression with C chosen on validation accuracy (ties: the smaller C)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -60,13 +60,22 @@ def _fit_predict(train_x, train_y, val_x, val_y, test_x) -> np.ndarray:
     return best[1].predict(test_x)
 
 
+def standardized_fit_predict(x: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """`fit_predict` on dense features ({part: matrix}) standardized with the training part's statistics."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x["train"])
+    return fit_predict(scaler.transform(x["train"]), labels["train"], scaler.transform(x["validation"]),
+                       labels["validation"], scaler.transform(x["test"]))
+
+
 def tfidf_predictions(parts) -> np.ndarray:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(analyzer=lambda tokens: tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])],
                                  sublinear_tf=True)
     train_x = vectorizer.fit_transform(parts["train"][1])
-    return _fit_predict(train_x, parts["train"][2], vectorizer.transform(parts["validation"][1]),
+    return fit_predict(train_x, parts["train"][2], vectorizer.transform(parts["validation"][1]),
                         parts["validation"][2], vectorizer.transform(parts["test"][1]))
 
 
@@ -94,17 +103,13 @@ def pooled_features(token_lists: Sequence[Sequence[str]], vectors: Mapping[str, 
 
 
 def pooled_predictions(parts, glove_file: str) -> np.ndarray:
-    from sklearn.preprocessing import StandardScaler
-
     words = {t for part in parts.values() for tokens in part[1] for t in tokens}
     vectors = read_vectors(glove_file, words)
     if not vectors:
         raise ValueError(f"{glove_file}: none of the documents' words has a vector")
     dim = len(next(iter(vectors.values())))
     x = {p: pooled_features(parts[p][1], vectors, dim) for p in parts}
-    scaler = StandardScaler().fit(x["train"])
-    return _fit_predict(scaler.transform(x["train"]), parts["train"][2], scaler.transform(x["validation"]),
-                        parts["validation"][2], scaler.transform(x["test"]))
+    return standardized_fit_predict(x, {p: parts[p][2] for p in parts})
 
 
 def reference_outcomes(data_dir: str, dataset: str, folds: int, glove_file: Optional[str] = None,
