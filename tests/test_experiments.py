@@ -205,7 +205,8 @@ def fake_train(calls):
     def train(config, serialization_dir, overrides=None, env=None, threads=None):
         calls.append(serialization_dir)
         lam = float((env or {}).get("RRNN_LAMBDA", 0))
-        metrics = {"best_validation_accuracy": 0.8, "test_accuracy": 0.79, "test_transitions": 24}
+        metrics = {"best_validation_accuracy": 0.8, "test_accuracy": 0.79, "test_transitions": 24,
+                   "training_duration": "0:00:07.500000"}
         if lam:
             metrics.update(test_transitions=smooth(lam), structure_transitions_after=smooth(lam), structure_lambda=lam)
         os.makedirs(serialization_dir)
@@ -416,6 +417,8 @@ def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, 
     shutil.rmtree(tmp_path / "old")  # the database and every run folder are gone
     moved = sweep_module.Sweep(spec, str(tmp_path / "new"), progress=lambda _: None)
     assert moved.adopt_state(str(state)) == 4 and moved.adopt_state(str(state)) == 0  # once only
+    adopted = moved.study("moved:grid").get_trials()
+    assert [t.user_attrs["training_s"] for t in adopted] == [7.5] * 4  # the report's run times survive the move
     assert moved.run_grid() == len(points) - 4
     study = moved.study("moved:grid")
     complete = sorted(t.user_attrs["key"] for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE)

@@ -32,6 +32,7 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
     specs stored with the studies."""
     import optuna
 
+    from rrnn_plugin.experiments.runs import training_seconds
     from rrnn_plugin.experiments.spec import SweepSpec, grid_points, BASELINE, LEARNED
     from rrnn_plugin.experiments.sweep import trial_rows
 
@@ -59,21 +60,11 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
                             names.append(point.name)
             for row in trial_rows(study):
                 if row.get("kind") in (BASELINE, LEARNED):
-                    rows.append({"mode": "grid", "input": input_label, **row, "training_s": _training_s(row)})
+                    rows.append({"mode": "grid", "input": input_label, **row, "training_s": training_seconds(row)})
         elif ":moo:" in name:
             for row in trial_rows(study):
                 rows.append({"mode": "moo", "kind": "moo", "point": f"moo_{row['trial']}", **row})
     return rows, plan
-
-
-def _training_s(row: Dict[str, Any]) -> Optional[float]:
-    """AllenNLP's training time of the row's run (its metrics.json), when the folder is there."""
-    from rrnn_plugin.experiments.runs import read_run_result
-
-    folder = row.get("serialization_dir")
-    if not folder or not os.path.isfile(os.path.join(str(folder), "metrics.json")):
-        return row.get("training_s")
-    return read_run_result(str(folder)).duration_s
 
 
 def merge_plans(plans: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

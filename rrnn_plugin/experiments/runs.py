@@ -183,3 +183,12 @@ def _seconds(duration: Any) -> Optional[float]:
         return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 1)
     except ValueError:
         return None
+
+
+def training_seconds(row: Dict[str, Any]) -> Optional[float]:
+    """AllenNLP's training time of the row's run (its metrics.json) when the folder is there, else
+    the `training_s` the row carries (an adopted trial: `Sweep.export_state` records it)."""
+    folder = row.get("serialization_dir")
+    if not folder or not os.path.isfile(os.path.join(str(folder), "metrics.json")):
+        return row.get("training_s")
+    return read_run_result(str(folder)).duration_s

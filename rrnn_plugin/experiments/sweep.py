@@ -35,7 +35,9 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from rrnn_plugin.experiments.lambda_search import LambdaSearch
-from rrnn_plugin.experiments.runs import RunFailed, RunResult, is_finished, read_run_result, seed_overrides, train
+from rrnn_plugin.experiments.runs import (
+    RunFailed, RunResult, is_finished, read_run_result, seed_overrides, train, training_seconds,
+)
 from rrnn_plugin.experiments.search import config_runner, run_search
 from rrnn_plugin.experiments.spec import (
     BASELINE, LEARNED, SEARCH, TUNE, Point, SweepSpec, grid_points, target_name,
@@ -332,8 +334,10 @@ class Sweep:
         with open(path + ".tmp", "w") as handle:
             for trial in trials:
                 if trial.user_attrs.get("key"):
+                    # the training time lives in the run folder, which the state outlives
+                    attrs = {**trial.user_attrs, "training_s": training_seconds(trial.user_attrs)}
                     handle.write(json.dumps({"key": trial.user_attrs["key"], "values": trial.values,
-                                             "attrs": trial.user_attrs}, sort_keys=True) + "\n")
+                                             "attrs": attrs}, sort_keys=True) + "\n")
         os.replace(path + ".tmp", path)
         return len(trials)
 
