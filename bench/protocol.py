@@ -168,7 +168,7 @@ def main(argv=None) -> int:
 
     import rrnn_plugin  # noqa: F401  (sets the data and GloVe defaults)
 
-    results = {"meta": {"command": "python bench/protocol.py " + " ".join(argv or sys.argv[1:]),
+    results = {"meta": {"command": " ".join(["python bench/protocol.py", *(argv or sys.argv[1:])]),
                         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "torch": torch.__version__,
                         "date": time.strftime("%Y-%m-%d %H:%M"), "load_before": round(os.getloadavg()[0], 2)}}
     results["trial_overhead"] = trial_overhead(args.trials, threads=1)

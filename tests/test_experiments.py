@@ -190,6 +190,9 @@ def test_sweep_end_to_end_and_resume(tmp_path):
 
     rows, plan = collect_rows(default_storage(str(tmp_path)))
     assert [r["point"] for r in rows] == ["learned_5"] and plan["seeds"] == {"kitchen": 1}
+    # what the report needs to rebuild a panel's inputs (commands/report.py, _contextual_panels)
+    assert plan["inputs"] == {"": {"config": "training_configs/{dataset}/baseline_{baseline}.jsonnet", "env": {},
+                                   "overrides": {}, "baseline": None}}
     assert rows[0]["serialization_dir"].endswith("try_00") and rows[0]["lambda"] == 0.5
     assert rows[0]["transitions"] == json.loads(metrics.read_text())["structure_transitions_after"]
 

@@ -66,6 +66,9 @@ def test_store_round_trip_and_seed_averages(tmp_path):
         store.add(PANEL, run_key("baseline_1", 0), {"kitchen/negative/0": 1}, {})
     with pytest.raises(ValueError, match="tested in fold"):
         store.add(PANEL, run_key("baseline_1", 5), {"kitchen/negative/0": 1}, {"kitchen/negative/0": 1})
+    runs = again.runs(PANEL)
+    assert again.drop_references() == 1  # what --recompute-references does to a loaded file
+    assert again.runs(PANEL) == [r for r in runs if not r.startswith("reference:")] != runs
 
 
 def test_points_comparisons_and_targets():

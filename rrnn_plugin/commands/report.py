@@ -36,6 +36,9 @@ class ReportCommand(Subcommand):
                                help="compute the reference models (TF-IDF LR, pooled GloVe LR, pooled features LR for "
                                     "contextual inputs) on the sweeps' folds: "
                                     "auto = when --data-dir exists (default), yes = required, no = never")
+        subparser.add_argument("--recompute-references", action="store_true",
+                               help="compute the reference models again even where a --predictions file has them "
+                                    "(after a change to the data, the features or the reference code)")
         subparser.add_argument("--data-dir", default=os.environ.get("RRNN_DATA_DIR"),
                                help="Blitzer data root for the reference models (default $RRNN_DATA_DIR)")
         subparser.add_argument("--predictions", action="append", default=[], metavar="FILE",
@@ -99,6 +102,8 @@ def _predictions(rows, loaded, plan, args):
     if not cv_rows:
         return None
     store = gather(cv_rows)
+    if args.recompute_references:
+        loaded.drop_references()
     store.merge(loaded)
     panels = {}
     for row in cv_rows:
@@ -110,24 +115,28 @@ def _predictions(rows, loaded, plan, args):
         raise SystemExit(f"--references yes needs the data: --data-dir {args.data_dir!r} is not a folder")
     if args.references != "no" and have_data:
         glove = args.glove_file if args.glove_file and os.path.isfile(args.glove_file) else None
-        computed = add_references(store, panels, args.data_dir, glove, contextual=_contextual_panels(panels, plan))
+        computed = add_references(store, panels, args.data_dir, glove, contextual=_contextual_panels(panels, plan),
+                                  required=args.references == "yes")
         if computed:
             print(f"references computed for: {', '.join(computed)}")
     return store
 
 
 def _contextual_panels(panels, plan):
-    """panel -> (training config, environment) for the panels whose sweep's baseline config reads
-    contextual features (they get the pooled-features reference), from the specs in the plan."""
-    from rrnn_plugin.experiments.pooled_input import contextual_embedder_params
+    """panel -> (training config, environment, overrides) for the panels whose sweep's baseline
+    config reads contextual features (they get the pooled-features reference), from the plan."""
+    from rrnn_plugin.experiments.pooled_input import ContextualInput, contextual_embedder_params
 
     found = {}
     for panel, (dataset, _) in panels.items():
-        input_label = panel.split("|", 1)[0]
+        input_label = panel.rsplit("|", 1)[0]
         spec = (plan.get("inputs") or {}).get(input_label)
         if not spec or not spec.get("baseline"):
             continue
-        config = spec["config"].format(dataset=dataset, baseline=spec["baseline"])
-        if os.path.isfile(config) and contextual_embedder_params(config, spec["env"]) is not None:
-            found[panel] = (config, spec["env"])
+        source = ContextualInput(spec["config"].format(dataset=dataset, baseline=spec["baseline"]),
+                                 spec.get("env") or {}, spec.get("overrides") or {})
+        if not os.path.isfile(source.config):
+            print(f"{panel}: no pooled-features reference: {source.config} not found (run from the project root)")
+        elif contextual_embedder_params(source) is not None:
+            found[panel] = source
     return found

@@ -17,7 +17,8 @@ import json
 import logging
 import os
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -27,9 +28,18 @@ _BATCH = 32
 Outcomes = Dict[str, int]
 
 
+@dataclass(frozen=True)
+class ContextualInput:
+    """What a panel's models read: their training config, with the sweep's environment (jsonnet
+    ext vars, RRNN_FEATURE_CACHE) and its config overrides (the spec's `overrides`)."""
+
+    config: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
 @contextmanager
 def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    """The sweep's run environment while a config is read (jsonnet ext vars come from os.environ)."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -39,42 +49,51 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _fold_params(config: str, env: Mapping[str, str], folds: int, fold: int):
+def _fold_params(source: ContextualInput, folds: int, fold: int):
     from allennlp.common import Params
 
-    with _environment(env):
-        return Params.from_file(config, json.dumps({"dataset_reader.folds": folds, "dataset_reader.fold": fold}))
+    overrides = {**source.overrides, "dataset_reader.folds": folds, "dataset_reader.fold": fold}
+    with _environment(source.env):
+        return Params.from_file(source.config, json.dumps(overrides))
 
 
-def contextual_embedder_params(config: str, env: Mapping[str, str]) -> Optional[dict]:
+def contextual_embedder_params(source: ContextualInput) -> Optional[dict]:
     """The config's `contextual_features` token embedder (as a dict), or None when it has none."""
-    params = _fold_params(config, env, 2, 0).as_dict(quiet=True)
+    params = _fold_params(source, 2, 0).as_dict(quiet=True)
     embedders = ((params.get("model") or {}).get("text_field_embedder") or {}).get("token_embedders") or {}
     found = [spec for spec in embedders.values() if isinstance(spec, dict) and spec.get("type") == "contextual_features"]
     return found[0] if len(found) == 1 else None
 
 
-def _reader(config: str, env: Mapping[str, str], folds: int, fold: int):
+def _reader(source: ContextualInput, folds: int, fold: int):
     from allennlp.data import DatasetReader
 
-    return DatasetReader.from_params(_fold_params(config, env, folds, fold).pop("dataset_reader"))
+    return DatasetReader.from_params(_fold_params(source, folds, fold).pop("dataset_reader"))
 
 
-def pooled_documents(config: str, env: Mapping[str, str], data_dir: str, dataset: str, folds: int) -> Dict[str, np.ndarray]:
+def _embedder(source: ContextualInput):
+    """The config's embedder, its cache opened under the sweep's environment (RRNN_FEATURE_CACHE)."""
+    from allennlp.common import Params
+    from allennlp.modules import TokenEmbedder
+
+    spec = contextual_embedder_params(source)
+    if spec is None:
+        raise ValueError(f"{source.config}: no single contextual_features embedder under model.text_field_embedder")
+    with _environment(source.env):
+        embedder = TokenEmbedder.from_params(Params({**spec, "memory_mb": 0}))  # each document is read once
+        embedder.cache  # noqa: B018  (opens the cache folder now, while the environment is the sweep's)
+    return embedder
+
+
+def pooled_documents(source: ContextualInput, data_dir: str, dataset: str, folds: int) -> Dict[str, np.ndarray]:
     """Document id -> [mean, max] over the steps of the vectors the config's embedder gives it,
     for every document of `dataset` (the three parts of fold 0 hold each one once)."""
     import torch
-    from allennlp.common import Params
     from allennlp.data import Batch, Vocabulary
-    from allennlp.modules import TokenEmbedder
     from allennlp.nn.util import get_text_field_mask
 
-    spec = contextual_embedder_params(config, env)
-    if spec is None:
-        raise ValueError(f"{config}: no single contextual_features embedder under model.text_field_embedder")
-    with _environment(env):
-        embedder = TokenEmbedder.from_params(Params(dict(spec)))
-    reader = _reader(config, env, folds, 0)
+    embedder = _embedder(source)
+    reader = _reader(source, folds, 0)
     vocabulary = Vocabulary()
     pooled: Dict[str, np.ndarray] = {}
     for part in ("train", "validation", "test"):
@@ -96,14 +115,16 @@ def pooled_documents(config: str, env: Mapping[str, str], data_dir: str, dataset
                 peak = steps.masked_fill(~mask, float("-inf")).max(1).values
                 for row, i in enumerate(chosen):
                     pooled[ids[i]] = torch.cat([mean[row], peak[row]]).numpy()
-        logger.info("pooled %s features of %d %s documents", dataset, len(instances), part)
+    embedder.cache.flush()  # features it had to compute are kept for the next report or run
+    logger.info("pooled the features of %d %s documents (%d not in the cache %s, computed)", len(pooled), dataset,
+                embedder.stats["computed_documents"], embedder.cache.folder)
     return pooled
 
 
-def fold_parts(config: str, env: Mapping[str, str], data_dir: str, dataset: str, folds: int,
+def fold_parts(source: ContextualInput, data_dir: str, dataset: str, folds: int,
                fold: int) -> Dict[str, Tuple[List[str], List[str]]]:
     """{part: (document ids, labels)} of one fold, as the config's reader splits it."""
-    reader = _reader(config, env, folds, fold)
+    reader = _reader(source, folds, fold)
     parts = {}
     for part in ("train", "validation", "test"):
         reviews = reader.reviews(f"{os.path.join(data_dir, dataset)}#{part}")
@@ -111,16 +132,16 @@ def fold_parts(config: str, env: Mapping[str, str], data_dir: str, dataset: str,
     return parts
 
 
-def pooled_features_outcomes(config: str, env: Mapping[str, str], data_dir: str, dataset: str,
+def pooled_features_outcomes(source: ContextualInput, data_dir: str, dataset: str,
                              folds: int) -> Tuple[Outcomes, Dict[str, int]]:
     """(document id -> right/wrong, document id -> fold) of pooled-features LR over all folds."""
     from rrnn_plugin.experiments.references import standardized_fit_predict
 
-    pooled = pooled_documents(config, env, data_dir, dataset, folds)
+    pooled = pooled_documents(source, data_dir, dataset, folds)
     outcomes: Outcomes = {}
     fold_of: Dict[str, int] = {}
     for fold in range(folds):
-        parts = fold_parts(config, env, data_dir, dataset, folds, fold)
+        parts = fold_parts(source, data_dir, dataset, folds, fold)
         x = {part: np.stack([pooled[i] for i in ids]) for part, (ids, _) in parts.items()}
         predicted = standardized_fit_predict(x, {part: labels for part, (_, labels) in parts.items()})
         ids, gold = parts["test"]

@@ -48,6 +48,15 @@ class PredictionStore:
                 raise ValueError(f"{panel} {run}: document {doc_id} predicted twice")
             data["runs"][run][doc_id] = int(outcome)
 
+    def drop_references(self) -> int:
+        """Forget every reference model's outcomes (so that they are computed again); return how many."""
+        dropped = 0
+        for data in self.panels.values():
+            for run in [r for r in data["runs"] if r.startswith(REFERENCE_PREFIX)]:
+                del data["runs"][run]
+                dropped += 1
+        return dropped
+
     def runs(self, panel: str) -> List[str]:
         return sorted(self.panels.get(panel, {}).get("runs", {}))
 

@@ -10,14 +10,15 @@ what a few lines of scikit-learn give on the same documents:
 * `pooled_features_lr` (panels whose models read contextual features): the same on the mean and
   max of those features (pooled_input.py).
 
-Both train on the fold's training part and choose C on its validation part (the neural models
+Each trains on the fold's training part and choose C on its validation part (the neural models
 early-stop on the same part), then predict the test fold.  Deterministic (liblinear, fixed seed).
 """
 import logging
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from allennlp.common.checks import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def read_vectors(path: str, words: set) -> Dict[str, np.ndarray]:
     return vectors
 
 
-def pooled_features(token_lists: Sequence[Sequence[str]], vectors: Mapping[str, np.ndarray], dim: int) -> np.ndarray:
+def pooled_vectors(token_lists: Sequence[Sequence[str]], vectors: Mapping[str, np.ndarray], dim: int) -> np.ndarray:
     """[mean, max] of the known words' vectors per document (zeros for a document with none)."""
     features = np.zeros((len(token_lists), 2 * dim), dtype=np.float32)
     for row, tokens in enumerate(token_lists):
@@ -108,7 +109,7 @@ def pooled_predictions(parts, glove_file: str) -> np.ndarray:
     if not vectors:
         raise ValueError(f"{glove_file}: none of the documents' words has a vector")
     dim = len(next(iter(vectors.values())))
-    x = {p: pooled_features(parts[p][1], vectors, dim) for p in parts}
+    x = {p: pooled_vectors(parts[p][1], vectors, dim) for p in parts}
     return standardized_fit_predict(x, {p: parts[p][2] for p in parts})
 
 
@@ -134,12 +135,13 @@ def reference_outcomes(data_dir: str, dataset: str, folds: int, glove_file: Opti
 
 
 def add_references(store, panels: Dict[str, Tuple[str, int]], data_dir: str, glove_file: Optional[str] = None,
-                   seed: int = 13, contextual: Optional[Mapping[str, Tuple[str, Mapping[str, str]]]] = None) -> List[str]:
+                   seed: int = 13, contextual: Optional[Mapping[str, Any]] = None, required: bool = False) -> List[str]:
     """Compute the reference models of every panel (panel -> (dataset, folds)) that does not have
     them yet and put them into the PredictionStore; return the panels computed.  Each dataset is
-    computed once, whichever inputs' panels share it.  `contextual` (panel -> (training config,
-    environment)) names the panels whose models read contextual features: they also get
-    `pooled_features_lr`, computed from that config."""
+    computed once, whichever inputs' panels share it.  `contextual` (panel -> `ContextualInput`)
+    names the panels whose models read contextual features: they also get `pooled_features_lr`.
+    Where that cannot be computed (the model folder is missing, say) the panel goes without it
+    and a warning says why, unless `required`."""
     from rrnn_plugin.experiments.pooled_input import pooled_features_outcomes
     from rrnn_plugin.experiments.predictions import REFERENCE_PREFIX, run_key
 
@@ -151,18 +153,22 @@ def add_references(store, panels: Dict[str, Tuple[str, int]], data_dir: str, glo
         have = {run.rsplit("/seed_", 1)[0] for run in store.runs(panel)}
         wanted = shared + (["pooled_features_lr"] if panel in contextual else [])
         missing = [name for name in wanted if REFERENCE_PREFIX + name not in have]
-        if not missing:
-            continue
         results: Dict[str, Tuple[Outcomes, Dict[str, int]]] = {}
         if any(name in shared for name in missing):
             if (dataset, folds) not in computed:
                 computed[(dataset, folds)] = reference_outcomes(data_dir, dataset, folds, glove_file, seed)
             results.update(computed[(dataset, folds)])
         if "pooled_features_lr" in missing:
-            config, env = contextual[panel]
-            results["pooled_features_lr"] = pooled_features_outcomes(config, env, data_dir, dataset, folds)
+            try:
+                results["pooled_features_lr"] = pooled_features_outcomes(contextual[panel], data_dir, dataset, folds)
+            except (ConfigurationError, OSError, ValueError) as error:
+                if required:
+                    raise
+                logger.warning("%s: no pooled-features reference (%s)", panel, error)
+                missing.remove("pooled_features_lr")
         for name in missing:
             outcomes, fold_of = results[name]
             store.add(panel, run_key(REFERENCE_PREFIX + name, 0), outcomes, fold_of)
-        done.append(panel)
+        if missing:
+            done.append(panel)
     return done

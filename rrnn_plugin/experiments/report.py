@@ -48,6 +48,7 @@ def collect_rows(storage_url: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]
                 spec = SweepSpec.from_json({k: v for k, v in spec_json.items() if v is not None})
                 input_label = spec.input
                 plan["inputs"][input_label] = {"config": spec.baseline_config, "env": dict(spec.env),
+                                               "overrides": {**spec.overrides, **spec.baseline_overrides},
                                                "baseline": spec.baselines[0] if spec.baselines else None}
                 for dataset in spec.datasets:
                     plan["seeds"][dataset] = len(spec.seeds)
