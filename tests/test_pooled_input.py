@@ -98,7 +98,11 @@ def test_outcomes_test_every_document_once_on_the_same_folds_as_tfidf(source):
     assert fold_of == reference_outcomes(str(DATA), "kitchen", folds=2)["tfidf_lr"][1]
 
 
-def test_only_contextual_panels_get_the_pooled_features_line(source):
+def test_contextual_panels_pool_their_own_features_instead_of_glove(source, tmp_path):
+    glove = tmp_path / "glove.txt"
+    rng = np.random.RandomState(0)
+    glove.write_text("".join(f"{w} {' '.join(f'{x:.3f}' for x in rng.randn(4))}\n"
+                             for w in ["great", "love", "bad", "broke", "pan", "the", "it", "is"]))
     contextual, plain = panel_key("MPNet | tiny", "kitchen"), panel_key("GloVe", "kitchen")
     panels = {contextual: ("kitchen", 2), plain: ("kitchen", 2)}
     plan = {"inputs": {"MPNet | tiny": {"config": str(ROOT / SHIPPED), "env": source.env, "baseline": "1"},
@@ -109,11 +113,12 @@ def test_only_contextual_panels_get_the_pooled_features_line(source):
     assert contextual_embedder_params(ContextualInput(plan["inputs"]["GloVe"]["config"].format(
         dataset="kitchen", baseline="1"))) is None
     store = PredictionStore()
-    assert add_references(store, {plain: ("kitchen", 2)}, str(DATA), contextual=found) == [plain]
-    assert add_references(store, panels, str(DATA), contextual=found) == [contextual]  # the plain panel has its line already
+    assert add_references(store, panels, str(DATA), str(glove)) == [contextual, plain]  # an older report
+    assert store.runs(contextual) == store.runs(plain) == ["reference:pooled_glove_lr/seed_0", "reference:tfidf_lr/seed_0"]
+    assert add_references(store, panels, str(DATA), str(glove), contextual=found) == [contextual]
     assert store.runs(contextual) == ["reference:pooled_features_lr/seed_0", "reference:tfidf_lr/seed_0"]
-    assert store.runs(plain) == ["reference:tfidf_lr/seed_0"]
-    assert add_references(store, panels, str(DATA), contextual=found) == []  # nothing left to compute
+    assert store.runs(plain) == ["reference:pooled_glove_lr/seed_0", "reference:tfidf_lr/seed_0"]
+    assert add_references(store, panels, str(DATA), str(glove), contextual=found) == []  # nothing left to do
 
 
 def test_a_missing_model_skips_the_line_unless_required(source, tmp_path, caplog):

@@ -48,6 +48,10 @@ class PredictionStore:
                 raise ValueError(f"{panel} {run}: document {doc_id} predicted twice")
             data["runs"][run][doc_id] = int(outcome)
 
+    def drop_run(self, panel: str, run: str) -> bool:
+        """Forget one run's outcomes; whether there were any."""
+        return self.panels.get(panel, {}).get("runs", {}).pop(run, None) is not None
+
     def drop_references(self) -> int:
         """Forget every reference model's outcomes (so that they are computed again); return how many."""
         dropped = 0

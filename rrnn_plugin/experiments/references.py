@@ -7,8 +7,8 @@ what a few lines of scikit-learn give on the same documents:
   regression;
 * `pooled_glove_lr`: the mean and the max of the frozen GloVe vectors of the document's tokens
   (the same vectors the GloVe models read), standardized, logistic regression;
-* `pooled_features_lr` (panels whose models read contextual features): the same on the mean and
-  max of those features (pooled_input.py).
+* `pooled_features_lr`, instead of `pooled_glove_lr` on a panel whose models read contextual
+  features: the same on the mean and max of those features (pooled_input.py).
 
 Each trains on the fold's training part and choose C on its validation part (the neural models
 early-stop on the same part), then predict the test fold.  Deterministic (liblinear, fixed seed).
@@ -139,7 +139,8 @@ def add_references(store, panels: Dict[str, Tuple[str, int]], data_dir: str, glo
     """Compute the reference models of every panel (panel -> (dataset, folds)) that does not have
     them yet and put them into the PredictionStore; return the panels computed.  Each dataset is
     computed once, whichever inputs' panels share it.  `contextual` (panel -> `ContextualInput`)
-    names the panels whose models read contextual features: they also get `pooled_features_lr`.
+    names the panels whose models read contextual features: they get `pooled_features_lr` instead
+    of `pooled_glove_lr` (an older store's GloVe line on such a panel is dropped).
     Where that cannot be computed (the model folder is missing, say) the panel goes without it
     and a warning says why, unless `required`."""
     from rrnn_plugin.experiments.pooled_input import pooled_features_outcomes
@@ -150,8 +151,12 @@ def add_references(store, panels: Dict[str, Tuple[str, int]], data_dir: str, glo
     computed: Dict[Tuple[str, int], Dict[str, Tuple[Outcomes, Dict[str, int]]]] = {}
     done = []
     for panel, (dataset, folds) in panels.items():
+        if panel in contextual:  # its pooled line pools its own input, not GloVe
+            store.drop_run(panel, run_key(REFERENCE_PREFIX + "pooled_glove_lr", 0))
+            wanted = ["tfidf_lr", "pooled_features_lr"]
+        else:
+            wanted = shared
         have = {run.rsplit("/seed_", 1)[0] for run in store.runs(panel)}
-        wanted = shared + (["pooled_features_lr"] if panel in contextual else [])
         missing = [name for name in wanted if REFERENCE_PREFIX + name not in have]
         results: Dict[str, Tuple[Outcomes, Dict[str, int]]] = {}
         if any(name in shared for name in missing):
