@@ -152,7 +152,7 @@ experiments: venv data glove
 
 # Regenerate docs/results.md, results.csv, results_predictions.json and docs/figures/ from the
 # cross-validated sweeps (sweep_specs/cv_*.json run into runs/sweeps/; see docs/experiments.md).
-RESULT_SWEEPS ?= runs/sweeps/cv-glove50 runs/sweeps/cv-glove50-mix runs/sweeps/cv-mpnet
+RESULT_SWEEPS ?= runs/sweeps/cv-glove50 runs/sweeps/cv-glove50-mix runs/sweeps/cv-mpnet runs/sweeps/cv-mpnet-mix
 results: venv glove
 	$(BIN)/allennlp rrnn-report $(wildcard $(RESULT_SWEEPS)) -o docs --figures-dir docs/figures \
 	    --predictions docs/results_predictions.json \

@@ -19,6 +19,7 @@ from rrnn_plugin.experiments.search import CHOSEN_FILE, read_log, run_search
 from rrnn_plugin.experiments.spec import SweepSpec, grid_points
 
 FIXTURES = Path(os.environ["RRNN_FIXTURES"])
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def smooth(lam: float) -> float:
@@ -433,3 +434,15 @@ def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, 
     bad.write_text('{"key": 1}\n')
     with pytest.raises(ValueError, match="bad.jsonl, line 1: not a sweep-state entry"):
         moved.adopt_state(str(bad))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "sweep_specs").glob("*.json")), ids=lambda p: p.name)
+def test_every_shipped_sweep_spec_loads_and_names_configs_that_exist(path):
+    spec = SweepSpec.from_file(str(path))
+    for dataset in spec.datasets:
+        configs = [spec.structure_config.format(dataset=dataset)]
+        configs += [spec.baseline_config.format(dataset=dataset, baseline=b) for b in spec.baselines]
+        for config in configs:
+            assert (ROOT / config).is_file(), f"{path.name}: {config}"
+    if isinstance(spec.start_lambda, dict):
+        assert {float(k) for k in spec.start_lambda} == {float(t) for t in spec.targets}
