@@ -13,12 +13,10 @@ Every document is embedded and pooled once per dataset (each fold only selects r
 fold, the features are standardized on the training part and C is chosen on validation, as for the
 other references.
 """
-import json
 import logging
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -38,23 +36,11 @@ class ContextualInput:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
-@contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def _fold_params(source: ContextualInput, folds: int, fold: int):
-    from allennlp.common import Params
+    from rrnn_plugin.experiments.trial import load_params
 
     overrides = {**source.overrides, "dataset_reader.folds": folds, "dataset_reader.fold": fold}
-    with _environment(source.env):
-        return Params.from_file(source.config, json.dumps(overrides))
+    return load_params(source.config, overrides, source.env)
 
 
 def contextual_embedder_params(source: ContextualInput) -> Optional[dict]:
@@ -79,7 +65,9 @@ def _embedder(source: ContextualInput):
     spec = contextual_embedder_params(source)
     if spec is None:
         raise ValueError(f"{source.config}: no single contextual_features embedder under model.text_field_embedder")
-    with _environment(source.env):
+    from rrnn_plugin.experiments.trial import environment
+
+    with environment(source.env):
         embedder = TokenEmbedder.from_params(Params({**spec, "memory_mb": 0}))  # each document is read once
         embedder.cache  # noqa: B018  (opens the cache folder now, while the environment is the sweep's)
     return embedder

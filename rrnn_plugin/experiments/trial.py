@@ -18,7 +18,8 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 logger = logging.getLogger(__name__)
 
@@ -27,18 +28,34 @@ PREDICTION_COLUMNS = ["id", "gold", "predicted", "probability"]
 _BATCH = 64
 
 
-def load_params(config: str, overrides: Optional[Mapping[str, Any]] = None):
-    """The run's Params (jsonnet ext vars come from os.environ, so set RRNN_LAMBDA & co. first)."""
+@contextmanager
+def environment(env: Optional[Mapping[str, str]]) -> Iterator[None]:
+    """os.environ with `env` added for the block (a run's RRNN_LAMBDA, RRNN_BERT_MODEL, ...), then
+    exactly as before."""
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def load_params(config: str, overrides: Optional[Mapping[str, Any]] = None,
+                env: Optional[Mapping[str, str]] = None):
+    """The run's Params; jsonnet ext vars come from os.environ, with `env` added while it is read."""
     from allennlp.common import Params
 
-    return Params.from_file(config, json.dumps(dict(overrides or {})))
+    with environment(env):
+        return Params.from_file(config, json.dumps(dict(overrides or {})))
 
 
-def data_dirs(config: str, overrides: Optional[Mapping[str, Any]] = None) -> List[str]:
+def data_dirs(config: str, overrides: Optional[Mapping[str, Any]] = None,
+              env: Optional[Mapping[str, str]] = None) -> List[str]:
     """Blitzer data folders a config reads (what a worker parses once before forking)."""
     from rrnn_plugin.dataset_readers.blitzer import parse_data_path
 
-    params = load_params(config, overrides).as_dict(quiet=True)
+    params = load_params(config, overrides, env).as_dict(quiet=True)
     paths = [params.get(key) for key in ("train_data_path", "validation_data_path", "test_data_path")]
     return [parse_data_path(p)[0] for p in paths if isinstance(p, str)]
 

@@ -87,14 +87,7 @@ def warm(config: str, overrides: Mapping[str, Any], env: Mapping[str, str]) -> N
         from rrnn_plugin.dataset_readers.blitzer import load_reviews
         from rrnn_plugin.experiments.trial import data_dirs
 
-        saved = dict(os.environ)
-        os.environ.update(env)
-        try:
-            folders = data_dirs(config, overrides)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        for folder in dict.fromkeys(folders):
+        for folder in dict.fromkeys(data_dirs(config, overrides, env)):
             load_reviews(folder)
     except Exception:  # noqa: BLE001 - not ours to report: the trial itself will fail clearly
         pass
