@@ -123,18 +123,15 @@ def fold_parts(source: ContextualInput, data_dir: str, dataset: str, folds: int,
 def pooled_features_outcomes(source: ContextualInput, data_dir: str, dataset: str,
                              folds: int) -> Tuple[Outcomes, Dict[str, int]]:
     """(document id -> right/wrong, document id -> fold) of pooled-features LR over all folds."""
-    from rrnn_plugin.experiments.references import standardized_fit_predict
+    from rrnn_plugin.experiments.references import record_fold, standardized_fit_predict
 
     pooled = pooled_documents(source, data_dir, dataset, folds)
-    outcomes: Outcomes = {}
-    fold_of: Dict[str, int] = {}
+    result: Tuple[Outcomes, Dict[str, int]] = ({}, {})
     for fold in range(folds):
         parts = fold_parts(source, data_dir, dataset, folds, fold)
         x = {part: np.stack([pooled[i] for i in ids]) for part, (ids, _) in parts.items()}
         predicted = standardized_fit_predict(x, {part: labels for part, (_, labels) in parts.items()})
         ids, gold = parts["test"]
-        for doc_id, g, p in zip(ids, gold, predicted):
-            outcomes[doc_id] = int(g == p)
-            fold_of[doc_id] = fold
+        record_fold(result, fold, ids, gold, predicted)
         logger.info("pooled features LR on %s fold %d: %.3f", dataset, fold, np.mean(np.asarray(gold) == predicted))
-    return outcomes, fold_of
+    return result

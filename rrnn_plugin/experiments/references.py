@@ -113,6 +113,15 @@ def pooled_predictions(parts, glove_file: str) -> np.ndarray:
     return standardized_fit_predict(x, {p: parts[p][2] for p in parts})
 
 
+def record_fold(result: Tuple[Outcomes, Dict[str, int]], fold: int, ids: Sequence[str], gold: Sequence[str],
+                predicted: Sequence[str]) -> None:
+    """Add one test fold's documents to (document id -> right/wrong, document id -> fold)."""
+    outcomes, fold_of = result
+    for doc_id, g, p in zip(ids, gold, predicted):
+        outcomes[doc_id] = int(g == p)
+        fold_of[doc_id] = fold
+
+
 def reference_outcomes(data_dir: str, dataset: str, folds: int, glove_file: Optional[str] = None,
                        seed: int = 13) -> Dict[str, Tuple[Outcomes, Dict[str, int]]]:
     """{reference: (document id -> right/wrong, document id -> fold)} over all folds of `dataset`.
@@ -125,10 +134,7 @@ def reference_outcomes(data_dir: str, dataset: str, folds: int, glove_file: Opti
         if glove_file:
             predicted["pooled_glove_lr"] = pooled_predictions(parts, glove_file)
         for name, labels in predicted.items():
-            outcomes, fold_of = results.setdefault(name, ({}, {}))
-            for doc_id, g, p in zip(ids, gold, labels):
-                outcomes[doc_id] = int(g == p)
-                fold_of[doc_id] = fold
+            record_fold(results.setdefault(name, ({}, {})), fold, ids, gold, labels)
         logger.info("references on %s fold %d: %s", dataset, fold,
                     ", ".join(f"{n} {np.mean(np.asarray(gold) == l):.3f}" for n, l in predicted.items()))
     return results
