@@ -223,6 +223,7 @@ def fake_train(calls):
 def test_resumed_sweep_skips_finished_trials_and_reclaims_dead_claims(tmp_path, monkeypatch):
     import optuna
 
+    from rrnn_plugin.experiments import claims
     from rrnn_plugin.experiments import sweep as sweep_module
 
     calls = []
@@ -240,7 +241,7 @@ def test_resumed_sweep_skips_finished_trials_and_reclaims_dead_claims(tmp_path, 
     dead.wait()
     study = sweep.study("fake:grid")
     orphan = study.ask()
-    for key, value in {"key": "kitchen/baseline_1/seed_1", "host": sweep_module._HOST, "pid": dead.pid}.items():
+    for key, value in {"key": "kitchen/baseline_1/seed_1", "host": claims.HOST, "pid": dead.pid}.items():
         orphan.set_user_attr(key, value)
 
     assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_grid() == total - 3
@@ -316,6 +317,7 @@ def test_folds_and_tuning_choose_and_reuse_settings(tmp_path, monkeypatch):
 
 def test_multi_objective_mode_runs_sampled_trials(tmp_path, monkeypatch):
     from rrnn_plugin.experiments import sweep as sweep_module
+    from rrnn_plugin.experiments.multi_objective import run_multi_objective
     from rrnn_plugin.experiments.report import collect_rows
 
     calls = []
@@ -324,8 +326,8 @@ def test_multi_objective_mode_runs_sampled_trials(tmp_path, monkeypatch):
                                 "multi_objective": {"n_trials": 4, "space": {
                                     "lambda": {"low": 1e-5, "high": 1e-3, "log": True},
                                     "trainer.optimizer.lr": {"low": 0.01, "high": 0.1}}}})
-    assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_multi_objective() == 4
-    assert sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None).run_multi_objective() == 0
+    assert run_multi_objective(sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None)) == 4
+    assert run_multi_objective(sweep_module.Sweep(spec, str(tmp_path), progress=lambda _: None)) == 0
     rows, _ = collect_rows(sweep_module.default_storage(str(tmp_path)))
     assert len(rows) == 4 and all(1e-5 <= r["param:lambda"] <= 1e-3 for r in rows)
     paths = write_report(rows, str(tmp_path / "report"))

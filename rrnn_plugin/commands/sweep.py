@@ -40,6 +40,7 @@ class SweepCommand(Subcommand):
 
 
 def _run(args: argparse.Namespace) -> None:
+    from rrnn_plugin.experiments.multi_objective import run_multi_objective
     from rrnn_plugin.experiments.spec import SweepSpec, grid_points
     from rrnn_plugin.experiments.sweep import Sweep
 
@@ -62,7 +63,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.mode in ("all", "moo"):
         left = None if args.max_trials is None else args.max_trials - ran
         if left is None or left > 0:
-            ran += sweep.run_multi_objective(max_trials=left)
+            ran += run_multi_objective(sweep, max_trials=left)
     print(f"[sweep] ran {ran} trials in this session")
     if sweep.failed_points:
         raise SystemExit(f"[sweep] {len(sweep.failed_points)} trials failed in this session (their logs are next "
