@@ -103,7 +103,7 @@ def test_rating_mismatch_is_counted_not_fatal(tmp_path, caplog):
         )
         + "</reviews>\n"
     )
-    with caplog.at_level(logging.WARNING, logger="rrnn_plugin.dataset_readers.blitzer"):
+    with caplog.at_level(logging.WARNING, logger="rrnn_plugin.dataset_readers.review_files"):
         reviews = read_review_file(path)
     assert [r.label for r in reviews] == ["negative"] * 4
     assert "2 of 4 reviews" in caplog.text
@@ -216,7 +216,7 @@ def test_split_is_stratified():
 
 
 def test_split_rounding_gives_exact_sizes():
-    from rrnn_plugin.dataset_readers.blitzer import Review
+    from rrnn_plugin.dataset_readers.review_files import Review
 
     reviews = [Review(f"t{i}", "positive", "", 5.0, "d", "p", i) for i in range(1000)]
     splits = split_reviews(reviews, (0.8, 0.1, 0.1), seed=13)
@@ -252,7 +252,7 @@ def fold_parts(reviews, folds, **kwargs):
 
 
 def synthetic_reviews(n_per_stratum, domains=("d",)):
-    from rrnn_plugin.dataset_readers.blitzer import Review
+    from rrnn_plugin.dataset_readers.review_files import Review
 
     return [Review(f"{domain} {label} {i}", label, "", None, domain, "p", i, index=i)
             for domain in domains for label in ("negative", "positive") for i in range(n_per_stratum)]

@@ -1,13 +1,12 @@
 """Dataset readers of rrnn_plugin; importing this package registers them with AllenNLP."""
 from rrnn_plugin.text_cleaning import END_SYMBOL, START_SYMBOL, kim_clean, tokenize
 from rrnn_plugin.dataset_readers.sentiment_reader import DataFormatError, SentimentReader
+from rrnn_plugin.dataset_readers.review_files import Review, read_review_file
 from rrnn_plugin.dataset_readers.blitzer import (
     BlitzerReviewsReader,
-    Review,
     duplicate_flags,
     load_reviews,
     parse_data_path,
-    read_review_file,
     resolve_domain_dirs,
     select_reviews,
     split_reviews,

@@ -82,7 +82,7 @@ def die_with(parent: int) -> None:
 
 def warm(config: str, overrides: Mapping[str, Any], env: Mapping[str, str]) -> None:
     """Parse the config's data files here, so every forked trial finds them parsed
-    (blitzer.read_review_file remembers them).  Best effort: the trial reports problems."""
+    (review_files.read_review_file remembers them).  Best effort: the trial reports problems."""
     try:
         from rrnn_plugin.dataset_readers.blitzer import load_reviews
         from rrnn_plugin.experiments.trial import data_dirs
