@@ -125,6 +125,7 @@ def test_report_from_a_csv_with_folds(tmp_path):
     assert "| GloVe 50d | kitchen | learned_20 | 4 (2 × 2) | 18.5 ± 0.6 | 83.8 [" in markdown
     assert "TF-IDF uni+bigram LR" in markdown and "**better**" in markdown and "**worse**" in markdown
     assert "## Targets" in markdown and "met on 0 of 1 panels" in markdown
+    assert "tested on part of their panel" not in markdown  # every run covers all 400 documents
     assert Path(paths["figure3"]).read_bytes()[:4] == b"\x89PNG"
     assert json.loads(Path(paths["predictions"]).read_text())["panels"][PANEL]["runs"]["learned_20/seed_0"].count("1") == 340
     with open(paths["csv"]) as handle:
@@ -138,6 +139,19 @@ def test_report_from_a_csv_with_folds(tmp_path):
     subprocess.run(command, check=True, capture_output=True, env={**os.environ, "RRNN_DATA_DIR": ""})
     assert (rebuilt / "results.md").read_text() == markdown
     assert read_csv(str(rebuilt / "results.csv")) == read_csv(paths["csv"])
+
+
+def test_a_run_without_some_predictions_is_named_in_the_report(tmp_path):
+    """A point whose seed lacks a fold's predictions rests on fewer reviews: the report says so."""
+    store = fixture_store()
+    store.drop_run(PANEL, run_key("learned_20", 1))
+    store.add(PANEL, run_key("learned_20", 1), {i: o for i, o in outcomes(330).items() if FOLD[i] == 0}, FOLD)
+    assert store.partial_runs() == [(PANEL, "learned_20/seed_1", 200, 400)]
+    ids, _ = store.accuracies(PANEL, "learned_20")
+    assert len(ids) == 200  # the point now rests on the documents both seeds were tested on
+    markdown = Path(write_report(fixture_rows(), str(tmp_path), store=store)["markdown"]).read_text()
+    assert "## Runs tested on part of their panel" in markdown
+    assert "- GloVe 50d: kitchen learned_20/seed_1: 200 of 400 reviews" in markdown
 
 
 def test_report_on_nothing_fails(tmp_path):

@@ -45,6 +45,20 @@ def test_forked_and_fresh_children_train_the_same_model(tmp_path, monkeypatch):
     assert forked.test_accuracy == fresh.test_accuracy
 
 
+def test_a_run_stopped_before_its_predictions_only_writes_them(tmp_path):
+    """metrics.json is written before the predictions: a trial stopped in between must not count
+    as done without them, nor train again (the reviews it would test are the same)."""
+    run = tmp_path / "run"
+    first = train(CONFIG, str(run), FOLD, threads=1)
+    expected = read_predictions(str(run))
+    (run / PREDICTIONS_FILE).unlink()
+    trained = {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.is_file()}
+    again = train(CONFIG, str(run), FOLD, threads=1)
+    assert read_predictions(str(run)) == expected
+    assert again.test_accuracy == first.test_accuracy and again.duration_s is not None
+    assert {name: (run / name).stat().st_mtime_ns for name in trained} == trained  # nothing retrained
+
+
 def test_a_failing_trial_raises_with_its_log(tmp_path):
     with pytest.raises(RunFailed, match="exited with 1") as info:
         train(CONFIG, str(tmp_path / "bad"), {**FOLD, "dataset_reader.fold": 9}, threads=1)

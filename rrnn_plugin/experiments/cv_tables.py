@@ -137,3 +137,16 @@ def cv_markdown(points: Sequence[CvPoint], comparisons: Dict[str, List[Compariso
         if pairs:
             parts += [f"### {panel.replace('|', ': ')}", "", comparison_table(pairs, labels), ""]
     return parts + run_time_table(rows)
+
+
+def partial_runs_note(store: Any) -> List[str]:
+    """A section naming the runs tested on only part of their panel (PredictionStore.partial_runs),
+    so that a point resting on fewer reviews than its panel has cannot pass unnoticed."""
+    partial = store.partial_runs()
+    if not partial:
+        return []
+    lines = ["## Runs tested on part of their panel", "",
+             "Their points and paired tests use only the reviews every seed of the point was tested on "
+             "(a fold not run yet, or a run folder without its test predictions):", ""]
+    lines += [f"- {panel.replace('|', ': ')} {run}: {tested} of {total} reviews" for panel, run, tested, total in partial]
+    return lines + [""]

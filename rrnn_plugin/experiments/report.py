@@ -200,7 +200,7 @@ def write_report(rows: Sequence[Dict[str, Any]], output_dir: str, plan: Optional
     the rows' run folders) saved as results_predictions.json.  Return the paths written."""
     from rrnn_plugin.experiments import figures
     from rrnn_plugin.experiments.analysis import cv_points, panel_comparisons
-    from rrnn_plugin.experiments.cv_tables import cv_markdown
+    from rrnn_plugin.experiments.cv_tables import cv_markdown, partial_runs_note
     from rrnn_plugin.experiments.predictions import gather
     from rrnn_plugin.experiments.references import REFERENCES
 
@@ -230,6 +230,7 @@ def write_report(rows: Sequence[Dict[str, Any]], output_dir: str, plan: Optional
         paths["figure3"] = os.path.join(figures_dir, "figure3.png")
         figures.plot_cv_figure3(points, paths["figure3"], labels)
         parts += cv_markdown(points, panel_comparisons(store, points), labels, link(paths["figure3"]), cv_rows)
+        parts += partial_runs_note(store)
     if grid_rows:
         name = "figure3_plain_split.png" if cv_rows else "figure3.png"
         paths["figure3_plain" if cv_rows else "figure3"] = figure = os.path.join(figures_dir, name)

@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
+from rrnn_plugin.experiments.trial import predictions_missing
 from rrnn_plugin.experiments.zygote import Zygote, die_with
 
 LOG_SUFFIX = ".log"  # the run's stdout/stderr go next to its serialization dir
@@ -92,18 +93,21 @@ def train(
 ) -> RunResult:
     """Train `config` into `serialization_dir` in a child process (trial.py); return its result.
 
-    A finished dir is read, not re-run.  An unfinished one (an interrupted run) is removed and the
+    A finished dir is read, not re-run (one stopped between training and writing its test
+    predictions only writes them).  An unfinished one (an interrupted run) is removed and the
     run starts from scratch: runs are minutes long, and a clean restart cannot mix two runs.
     Output goes to `serialization_dir + ".log"`.  Raises RunFailed on a non-zero exit.
     """
-    if is_finished(serialization_dir):
+    finished = is_finished(serialization_dir)
+    if finished and not predictions_missing(serialization_dir):
         return read_run_result(serialization_dir)
-    clear_run(serialization_dir)
+    if not finished:
+        clear_run(serialization_dir)
     os.makedirs(os.path.dirname(os.path.abspath(serialization_dir)), exist_ok=True)
     log_path = serialization_dir + LOG_SUFFIX
     method = start_method()
     start = time.time()
-    with open(log_path, "w") as log:
+    with open(log_path, "a" if finished else "w") as log:
         log.write(f"# trial ({method}): {config} -> {serialization_dir}\n# overrides: "
                   f"{json.dumps(dict(overrides or {}))}\n# env: {dict(env or {})}\n")
     if method == "fork":
@@ -116,7 +120,8 @@ def train(
             f"{log_path}:\n{tail(log_path)}"
         )
     result = read_run_result(serialization_dir)
-    result.duration_s = round(time.time() - start, 1)  # wall time incl. start-up and test evaluation
+    if not finished:  # (a run that only wrote its predictions keeps the time read from its folder)
+        result.duration_s = round(time.time() - start, 1)  # wall time incl. start-up and test evaluation
     return result
 
 

@@ -61,14 +61,25 @@ def data_dirs(config: str, overrides: Optional[Mapping[str, Any]] = None,
 
 
 def run_trial(config: str, serialization_dir: str, overrides: Optional[Mapping[str, Any]] = None) -> None:
-    """Train (AllenNLP's own `train_model`), then write the test predictions of the final model."""
+    """Train (AllenNLP's own `train_model`), then write the test predictions of the final model.
+
+    A run that finished training (metrics.json and model.tar.gz are there) but was stopped before
+    its predictions were written is not trained again: its archive predicts the test documents."""
     from allennlp.commands.train import train_model
     from allennlp.data import DatasetReader
+    from allennlp.models.archival import load_archive
 
-    params = load_params(config, overrides)
+    archive = os.path.join(serialization_dir, "model.tar.gz")
+    if os.path.isfile(os.path.join(serialization_dir, "metrics.json")) and os.path.isfile(archive):
+        params = load_params(os.path.join(serialization_dir, "config.json"))  # as the run was trained
+        model = load_archive(archive).model
+    else:
+        params = load_params(config, overrides)
+        model = None
     reader_params = params.get("dataset_reader").duplicate()
     test_path = params.get("test_data_path", None)
-    model = train_model(params, serialization_dir, include_package=["rrnn_plugin"])
+    if model is None:
+        model = train_model(params, serialization_dir, include_package=["rrnn_plugin"])
     if test_path is None:
         return
     reader = DatasetReader.from_params(reader_params)
@@ -110,6 +121,19 @@ def write_predictions(model, reader, data_path: str, path: str) -> int:
         writer.writerows(rows)
     os.replace(path + ".tmp", path)
     return len(rows)
+
+
+def predictions_missing(serialization_dir: str) -> bool:
+    """Whether a run that finished training still owes its test predictions: it has a test set
+    (its config.json) and no prediction file.  (A reader without `example_ids` never writes one;
+    `run_trial` then only reloads the archive and finds that out again.)"""
+    if os.path.isfile(os.path.join(serialization_dir, PREDICTIONS_FILE)):
+        return False
+    try:
+        with open(os.path.join(serialization_dir, "config.json")) as handle:
+            return json.load(handle).get("test_data_path") is not None
+    except (OSError, ValueError):
+        return False
 
 
 def read_predictions(serialization_dir: str) -> Optional[List[Dict[str, str]]]:
