@@ -10,7 +10,7 @@ DEMO_DIR ?= runs/demo-kitchen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv data glove test demo bench bench-protocol bench-inference cuda-build gpu-check onnx-env experiments browser screenshot results lock clean postgres mpnet features
+.PHONY: venv data glove test demo bench bench-protocol bench-inference cuda-build gpu-check onnx-env experiments browser screenshot results lock clean postgres mpnet
 
 venv: $(STAMP)
 
@@ -152,13 +152,23 @@ experiments: venv data glove
 
 # Regenerate docs/results.md, results.csv, results_predictions.json and docs/figures/ from the
 # cross-validated sweeps (sweep_specs/cv_*.json run into runs/sweeps/; see docs/experiments.md).
-RESULT_SWEEPS ?= runs/sweeps/cv-glove50 runs/sweeps/cv-glove50-mix runs/sweeps/cv-mpnet runs/sweeps/cv-mpnet-mix
+# A sweep folder that is not here (a fresh clone) is rebuilt from its committed state
+# (sweep_specs/state/NAME.jsonl: every finished trial) without running anything; the predictions
+# of its runs come from the committed docs/results_predictions.json.  The states of the sweeps that
+# ran here (their folders hold runs) are exported again afterwards.
+RESULT_SWEEPS ?= cv-glove50 cv-glove50-mix cv-mpnet cv-mpnet-mix
 results: venv glove
-	$(BIN)/allennlp rrnn-report $(wildcard $(RESULT_SWEEPS)) -o docs --figures-dir docs/figures \
+	for name in $(RESULT_SWEEPS); do spec=sweep_specs/$$(echo $$name | tr - _).json; \
+	  if [ ! -f runs/sweeps/$$name/sweep.db ] && [ -f sweep_specs/state/$$name.jsonl ]; then \
+	    $(BIN)/allennlp rrnn-sweep $$spec -s runs/sweeps/$$name --adopt-state sweep_specs/state/$$name.jsonl \
+	      --max-trials 0 --no-wait || exit 1; fi; done
+	$(BIN)/allennlp rrnn-report $$(for name in $(RESULT_SWEEPS); do [ -d runs/sweeps/$$name ] && echo runs/sweeps/$$name; done) \
+	    -o docs --figures-dir docs/figures \
 	    --predictions docs/results_predictions.json \
 	    --notes sweep_specs/results_notes.md --title "Results: sparse rational RNNs on Blitzer reviews, cross-validated"
-	for dir in $(wildcard $(RESULT_SWEEPS)); do name=$$(basename $$dir); spec=sweep_specs/$$(echo $$name | tr - _).json; \
-	  $(BIN)/allennlp rrnn-sweep $$spec -s $$dir --export-state sweep_specs/state/$$name.jsonl; done
+	for name in $(RESULT_SWEEPS); do spec=sweep_specs/$$(echo $$name | tr - _).json; \
+	  if [ -d runs/sweeps/$$name/trials ]; then \
+	    $(BIN)/allennlp rrnn-sweep $$spec -s runs/sweeps/$$name --export-state sweep_specs/state/$$name.jsonl || exit 1; fi; done
 
 # Re-resolve requirements/lock.txt from requirements/base.in in a scratch venv.
 lock:

@@ -335,6 +335,26 @@ def test_multi_objective_mode_runs_sampled_trials(tmp_path, monkeypatch):
 
 
 # ----- the report --------------------------------------------------------------------------------
+def test_report_of_a_sweep_on_a_shared_database(tmp_path, monkeypatch):
+    """`rrnn-report DIR --storage URL`: the sweep's record is the database, DIR holds no sweep.db."""
+    from rrnn_plugin.experiments import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "train", fake_train([]))
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    spec = SweepSpec.from_json({"name": "shared", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
+                                "targets": []})
+    assert sweep_module.Sweep(spec, str(tmp_path / "runs"), storage=url, progress=lambda _: None).run_grid() == 1
+    assert not (tmp_path / "runs" / "sweep.db").exists()
+    command = [sys.executable, "-m", "allennlp", "rrnn-report", str(tmp_path / "runs"), "--storage", url,
+               "--include-package", "rrnn_plugin"]
+    subprocess.run(command, check=True, capture_output=True)
+    assert "| kitchen | baseline_1 |" in (tmp_path / "runs" / "results.md").read_text()
+    alone = subprocess.run(command[:4] + ["--include-package", "rrnn_plugin"], capture_output=True, text=True)
+    assert alone.returncode != 0 and "give sweep dirs, results CSVs or --storage URL" in alone.stderr
+    no_db = subprocess.run(command[:5] + ["--include-package", "rrnn_plugin"], capture_output=True, text=True)
+    assert no_db.returncode != 0 and "sweep.db not found" in no_db.stderr
+
+
 def test_report_from_a_csv(tmp_path):
     header = "mode,dataset,kind,point,target,seed,lambda,found,transitions,validation_accuracy,test_accuracy"
     rows = [

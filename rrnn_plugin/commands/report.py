@@ -1,6 +1,7 @@
 """`allennlp rrnn-report`: results of a sweep as CSV, a markdown table, Figure 3 and Pareto front.
 
-    allennlp rrnn-report runs/sweeps/kitchen-reduced [more sweep dirs] [-o docs] [--storage URL]
+    allennlp rrnn-report runs/sweeps/kitchen-reduced [more sweep dirs] [-o docs]
+    allennlp rrnn-report [DIR] --storage URL      # a sweep on a shared database (DIR: the output dir)
     allennlp rrnn-report results.csv -o out/      # rebuild the tables/figures from a CSV
     allennlp rrnn-report DIR... -o docs --figures-dir docs/figures --notes sweep_specs/results_notes.md
 
@@ -12,6 +13,7 @@ predictions file it reads already has them); a CSV source reads the predictions 
 """
 import argparse
 import os
+import sys
 
 from allennlp.commands.subcommand import Subcommand
 
@@ -23,8 +25,9 @@ _DESCRIPTION = ("Summarize sweeps: results.csv, results.md (CIs and paired tests
 class ReportCommand(Subcommand):
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=_DESCRIPTION, help=_DESCRIPTION)
-        subparser.add_argument("sources", nargs="+", metavar="SOURCE",
-                               help="sweep dirs (each read from DIR/sweep.db) or results CSVs, combined")
+        subparser.add_argument("sources", nargs="*", metavar="SOURCE",
+                               help="sweep dirs (each read from DIR/sweep.db; with --storage, a dir without "
+                                    "one is only a place to write) or results CSVs, combined")
         subparser.add_argument("-o", "--output-dir", default=None,
                                help="where to write (default: the first source's dir)")
         subparser.add_argument("--storage", action="append", default=[],
@@ -55,6 +58,8 @@ def _run(args: argparse.Namespace) -> None:
     from rrnn_plugin.experiments.report import PREDICTIONS_FILE, collect_rows, merge_plans, read_csv, write_report
     from rrnn_plugin.experiments.sweep import default_storage
 
+    if not args.sources and not args.storage:
+        raise SystemExit("nothing to read: give sweep dirs, results CSVs or --storage URL")
     rows, plans, loaded = [], [], PredictionStore()
     for source in args.sources:
         if source.endswith(".csv"):
@@ -66,6 +71,8 @@ def _run(args: argparse.Namespace) -> None:
                 loaded.merge(PredictionStore.load(beside))
             continue
         if not os.path.exists(os.path.join(source, "sweep.db")):
+            if args.storage and os.path.isdir(source):
+                continue  # the sweep's record is the shared database; this dir holds its runs
             raise SystemExit(f"{source}/sweep.db not found (pass --storage URL for a shared database)")
         source_rows, plan = collect_rows(default_storage(source))
         rows.extend(source_rows)
@@ -73,6 +80,8 @@ def _run(args: argparse.Namespace) -> None:
     for path in args.predictions:
         if os.path.isfile(path):
             loaded.merge(PredictionStore.load(path))
+        else:  # (the first `make results` has none yet: the runs' own folders are read)
+            print(f"[report] {path}: no such file; using the predictions in the run folders", file=sys.stderr)
     for url in args.storage:
         source_rows, plan = collect_rows(url)
         rows.extend(source_rows)
@@ -81,7 +90,9 @@ def _run(args: argparse.Namespace) -> None:
         raise SystemExit(f"no finished runs in {', '.join(args.sources + args.storage)}: nothing to report")
     plan = merge_plans(plans)
     store = _predictions(rows, loaded, plan, args)
-    first = args.sources[0]
+    first = args.sources[0] if args.sources else None
+    if args.output_dir is None and first is None:
+        raise SystemExit("-o/--output-dir is needed when the only source is --storage")
     output_dir = args.output_dir or (os.path.dirname(os.path.abspath(first)) if first.endswith(".csv") else first)
     notes = ""
     if args.notes:
