@@ -19,6 +19,7 @@ $(STAMP): requirements/lock.txt requirements/build.txt setup.py rrnn_plugin_shim
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/build.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/lock.txt
+	$(BIN)/python -c "import torch" || { echo "torch does not import: lock.txt needs torch 2.13.0's CPU build (docs/install.md, 'torch: the CPU build')"; exit 1; }
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python rrnn_plugin_shim.py >/dev/null
 	$(BIN)/allennlp test-install 2>&1 | grep -q "rrnn_plugin" || { echo "rrnn_plugin was not discovered by allennlp"; exit 1; }
@@ -26,7 +27,7 @@ $(STAMP): requirements/lock.txt requirements/build.txt setup.py rrnn_plugin_shim
 	touch $@
 
 test: venv onnx-env
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -rs tests
 
 # .venv-onnx: torch, onnx, onnxscript and onnxruntime without AllenNLP (whose pins hold protobuf at
 # 3.20, below what onnx needs), for `python -m rrnn_plugin.export.to_onnx DIR` and its test; the
