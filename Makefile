@@ -57,7 +57,7 @@ browser:
 	    apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	else echo "install Debian's chromium and chromium-driver packages (as root: apt-get install chromium chromium-driver)"; exit 1; fi
 
-# The CUDA build (issue 17, docs/speed.md): .venv-cuda/ with the CUDA build of torch 2.14.1+cu130
+# The CUDA build (docs/speed.md): .venv-cuda/ with the CUDA build of torch 2.14.1+cu130
 # (about 5.5 GB, from pip; its CUDA 13.0 matches the installed nvcc) and the plugin built against it,
 # CPU and CUDA kernels, in .venv-cuda/build (the checkout's own kernel, built for .venv's torch, is
 # not touched), put on .venv-cuda's path.  No GPU needed; not used by `make test`, whose compile-only
@@ -81,7 +81,7 @@ $(CUDA_VENV)/.rrnn-cuda-built: setup.py requirements/build.txt $(wildcard rrnn_p
 	    print('cuda-build: torch', torch.__version__, '- CPU kernel and CUDA kernel', cuda.__file__, 'import')"
 	touch $@
 
-# One script for the day a GPU is lent (issue 17, docs/speed.md): builds .venv-cuda if needed, checks
+# One script for a machine with a GPU (docs/speed.md): builds .venv-cuda if needed, checks
 # the CUDA kernel against the PyTorch path and the CPU kernel (gradcheck included), measures it against
 # the projection floor and cuDNN's LSTM, times a training epoch; writes bench/gpu_results.md and .json.
 # Sized to finish in under 8 minutes on one GPU.  tests/test_gpu_check.py runs it on the CPU, small.
