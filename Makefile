@@ -153,14 +153,16 @@ experiments: venv data glove
 
 # Regenerate docs/results.md, results.csv, results_predictions.json and docs/figures/ from the
 # cross-validated sweeps (sweep_specs/cv_*.json run into runs/sweeps/; see docs/experiments.md).
-# A sweep folder that is not here (a fresh clone) is rebuilt from its committed state
-# (sweep_specs/state/NAME.jsonl: every finished trial) without running anything; the predictions
-# of its runs come from the committed docs/results_predictions.json.  The states of the sweeps that
-# ran here (their folders hold runs) are exported again afterwards.
+# Each sweep first adopts its committed state (sweep_specs/state/NAME.jsonl: every finished trial,
+# from any machine; trials it has already are skipped, nothing is trained), so a fresh clone, or one
+# behind a newer committed state, reports the committed results; runs whose folders are not here
+# take their predictions from the committed docs/results_predictions.json.  The states of sweeps
+# that ran here (their folders hold runs) are exported again afterwards.  Reference lines already
+# in the predictions file are reused; computing a missing one needs `make data glove` (or `mpnet`).
 RESULT_SWEEPS ?= cv-glove50 cv-glove50-mix cv-mpnet cv-mpnet-mix
-results: venv glove
+results: venv
 	for name in $(RESULT_SWEEPS); do spec=sweep_specs/$$(echo $$name | tr - _).json; \
-	  if [ ! -f runs/sweeps/$$name/sweep.db ] && [ -f sweep_specs/state/$$name.jsonl ]; then \
+	  if [ -f sweep_specs/state/$$name.jsonl ]; then \
 	    $(BIN)/allennlp rrnn-sweep $$spec -s runs/sweeps/$$name --adopt-state sweep_specs/state/$$name.jsonl \
 	      --max-trials 0 --no-wait || exit 1; fi; done
 	$(BIN)/allennlp rrnn-report $$(for name in $(RESULT_SWEEPS); do [ -d runs/sweeps/$$name ] && echo runs/sweeps/$$name; done) \

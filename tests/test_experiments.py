@@ -15,8 +15,9 @@ import pytest
 from rrnn_plugin.experiments.lambda_search import FOUND, GAVE_UP, LambdaSearch, run_fake_search
 from rrnn_plugin.experiments.report import read_csv, summarize, write_report
 from rrnn_plugin.experiments.runs import RunResult, read_run_result
-from rrnn_plugin.experiments.search import CHOSEN_FILE, read_log, run_search
+from rrnn_plugin.experiments.search import CHOSEN_FILE, LOG_FILE, read_log, run_search
 from rrnn_plugin.experiments.spec import SweepSpec, grid_points
+from rrnn_plugin.experiments.trial import PREDICTIONS_FILE
 
 FIXTURES = Path(os.environ["RRNN_FIXTURES"])
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +122,32 @@ def test_resuming_a_search_replays_the_log(tmp_path):
     assert third.calls == []
 
 
+def test_a_logged_out_try_without_its_predictions_is_completed_not_just_read(tmp_path):
+    """A try killed after metrics.json, before its log line and its test predictions, is adopted
+    (not trained again) and its runner is asked for the predictions on the same folder."""
+    search = LambdaSearch(target=20, tolerance=100, start=8e-6)
+    completed = []
+
+    def runner(lam, serialization_dir):
+        os.makedirs(serialization_dir, exist_ok=True)
+        metrics = Path(serialization_dir, "metrics.json")
+        if metrics.exists():
+            completed.append(serialization_dir)
+        metrics.write_text(json.dumps({"structure_lambda": lam, "structure_transitions_after": smooth(lam),
+                                       "best_validation_accuracy": 0.8}))
+        Path(serialization_dir, "config.json").write_text(json.dumps({"test_data_path": "kitchen#test"}))
+        Path(serialization_dir, PREDICTIONS_FILE).write_text("id\tgold\tpredicted\tprobability\n")
+        return read_run_result(serialization_dir)
+
+    run_search(search, str(tmp_path), runner, progress=lambda _: None)
+    (tmp_path / "try_00" / PREDICTIONS_FILE).unlink()
+    for name in (LOG_FILE, CHOSEN_FILE):
+        (tmp_path / name).unlink()  # killed before the log line was written
+    outcome = run_search(search, str(tmp_path), runner, progress=lambda _: None)
+    assert completed == [str(tmp_path / "try_00")] and outcome.tries == 1
+    assert (tmp_path / "try_00" / PREDICTIONS_FILE).exists()
+
+
 # ----- the sweep ---------------------------------------------------------------------------------
 def fixture_spec(name: str) -> SweepSpec:
     """Two trials, one training run: a one-try search (huge tolerance) and the learned point,
@@ -207,6 +234,8 @@ def fake_train(calls):
     """`runs.train` stand-in: writes a metrics.json like a real run's and reads it back."""
 
     def train(config, serialization_dir, overrides=None, env=None, threads=None):
+        if os.path.isfile(os.path.join(serialization_dir, "metrics.json")):
+            return read_run_result(serialization_dir)  # a finished run is read, as runs.train does
         calls.append(serialization_dir)
         lam = float((env or {}).get("RRNN_LAMBDA", 0))
         metrics = {"best_validation_accuracy": 0.8, "test_accuracy": 0.79, "test_transitions": 24,
@@ -269,6 +298,8 @@ def test_folds_and_tuning_choose_and_reuse_settings(tmp_path, monkeypatch):
     calls = []
 
     def train(config, serialization_dir, overrides=None, env=None, threads=None):
+        if os.path.isfile(os.path.join(serialization_dir, "metrics.json")):
+            return read_run_result(serialization_dir)  # a finished run is read, as runs.train does
         overrides = dict(overrides or {})
         calls.append((serialization_dir, overrides))
         assert (env or {}).get("RRNN_BERT_DIM") == "32"  # the spec's environment reaches every run

@@ -153,6 +153,10 @@ def test_a_run_without_some_predictions_is_named_in_the_report(tmp_path):
     assert "## Runs tested on part of their panel" in markdown
     assert "- GloVe 50d: kitchen learned_20/seed_1: 200 of 400 reviews" in markdown
 
+    store.drop_run(PANEL, run_key("learned_20", 1))  # a run with no predictions at all (its folder gone)
+    markdown = Path(write_report(fixture_rows(), str(tmp_path), store=store)["markdown"]).read_text()
+    assert "- GloVe 50d: kitchen learned_20/seed_1: 0 of 400 reviews" in markdown
+
 
 def test_report_on_nothing_fails(tmp_path):
     empty = tmp_path / "empty.csv"

@@ -59,6 +59,19 @@ def test_a_run_stopped_before_its_predictions_only_writes_them(tmp_path):
     assert {name: (run / name).stat().st_mtime_ns for name in trained} == trained  # nothing retrained
 
 
+def test_a_run_stopped_while_archiving_trains_again(tmp_path):
+    """AllenNLP writes metrics.json before model.tar.gz: without a whole archive there is nothing to
+    predict with, so the run is cleared and trained again rather than failing on every retry."""
+    run = tmp_path / "run"
+    first = train(CONFIG, str(run), FOLD, threads=1)
+    expected = read_predictions(str(run))
+    (run / PREDICTIONS_FILE).unlink()
+    archive = run / "model.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:1000])  # cut short
+    again = train(CONFIG, str(run), FOLD, threads=1)
+    assert read_predictions(str(run)) == expected and again.test_accuracy == first.test_accuracy  # same seeds
+
+
 def test_a_failing_trial_raises_with_its_log(tmp_path):
     with pytest.raises(RunFailed, match="exited with 1") as info:
         train(CONFIG, str(tmp_path / "bad"), {**FOLD, "dataset_reader.fold": 9}, threads=1)

@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> None:
 
     if not args.sources and not args.storage:
         raise SystemExit("nothing to read: give sweep dirs, results CSVs or --storage URL")
+    if not args.sources and args.output_dir is None:
+        raise SystemExit("-o/--output-dir is needed when the only source is --storage")
     rows, plans, loaded = [], [], PredictionStore()
     for source in args.sources:
         if source.endswith(".csv"):
@@ -81,7 +83,8 @@ def _run(args: argparse.Namespace) -> None:
         if os.path.isfile(path):
             loaded.merge(PredictionStore.load(path))
         else:  # (the first `make results` has none yet: the runs' own folders are read)
-            print(f"[report] {path}: no such file; using the predictions in the run folders", file=sys.stderr)
+            print(f"[report] {path}: no such file; only the run folders' predictions are used (runs without "
+                  "a folder have none: the report lists them)", file=sys.stderr)
     for url in args.storage:
         source_rows, plan = collect_rows(url)
         rows.extend(source_rows)
@@ -91,8 +94,6 @@ def _run(args: argparse.Namespace) -> None:
     plan = merge_plans(plans)
     store = _predictions(rows, loaded, plan, args)
     first = args.sources[0] if args.sources else None
-    if args.output_dir is None and first is None:
-        raise SystemExit("-o/--output-dir is needed when the only source is --storage")
     output_dir = args.output_dir or (os.path.dirname(os.path.abspath(first)) if first.endswith(".csv") else first)
     notes = ""
     if args.notes:

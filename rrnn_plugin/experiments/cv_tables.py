@@ -141,10 +141,14 @@ def cv_markdown(points: Sequence[CvPoint], comparisons: Dict[str, List[Compariso
     return parts + run_time_table(rows)
 
 
-def partial_runs_note(store: Any) -> List[str]:
-    """A section naming the runs tested on only part of their panel (PredictionStore.partial_runs),
-    so that a point resting on fewer reviews than its panel has cannot pass unnoticed."""
-    partial = store.partial_runs()
+def partial_runs_note(store: Any, rows: Sequence[Dict[str, Any]] = ()) -> List[str]:
+    """A section naming the runs tested on only part of their panel (PredictionStore.partial_runs;
+    `rows`: the cross-validated rows, whose runs should all be there), so that a point resting on
+    fewer reviews than its panel has cannot pass unnoticed."""
+    from rrnn_plugin.experiments.predictions import panel_key, run_key
+
+    expected = {(panel_key(str(r.get("input") or ""), str(r["dataset"])), run_key(r["point"], r["seed"])) for r in rows}
+    partial = store.partial_runs(expected)
     if not partial:
         return []
     lines = ["## Runs tested on part of their panel", "",

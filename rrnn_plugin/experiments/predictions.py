@@ -76,18 +76,22 @@ class PredictionStore:
         ids = sorted(set.intersection(*(set(r) for r in runs)), key=_id_order)
         return ids, np.array([sum(r[i] for r in runs) / len(runs) for i in ids], dtype=float)
 
-    def partial_runs(self) -> List[Tuple[str, str, int, int]]:
+    def partial_runs(self, expected: Iterable[Tuple[str, str]] = ()) -> List[Tuple[str, str, int, int]]:
         """(panel, run, documents tested, documents in the panel) of every model run (not reference)
-        that lacks some of its panel's documents: a point with a fold not run yet, or a run
-        folder without its predictions.  Its point and paired tests use only the documents that
-        every seed of the point was tested on, so the report lists them."""
-        partial = []
-        for panel, data in sorted(self.panels.items()):
+        that lacks some of its panel's documents — a point with a fold not run yet, or a run folder
+        without its predictions — and of every `expected` (panel, run) with none at all.  Such a
+        point and its paired tests use only the documents every seed of it was tested on (a run
+        with none drops out), so the report lists them."""
+        partial = set()
+        for panel, run in expected:
+            if panel in self.panels and run not in self.panels[panel]["runs"]:
+                partial.add((panel, run, 0, len(self.panels[panel]["folds"])))
+        for panel, data in self.panels.items():
             total = len(data["folds"])
-            for run, outcomes in sorted(data["runs"].items()):
+            for run, outcomes in data["runs"].items():
                 if not run.startswith(REFERENCE_PREFIX) and len(outcomes) < total:
-                    partial.append((panel, run, len(outcomes), total))
-        return partial
+                    partial.add((panel, run, len(outcomes), total))
+        return sorted(partial)
 
     def fold_of(self, panel: str, doc_id: str) -> Optional[int]:
         return self.panels.get(panel, {}).get("folds", {}).get(doc_id)

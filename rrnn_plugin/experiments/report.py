@@ -230,7 +230,7 @@ def write_report(rows: Sequence[Dict[str, Any]], output_dir: str, plan: Optional
         paths["figure3"] = os.path.join(figures_dir, "figure3.png")
         figures.plot_cv_figure3(points, paths["figure3"], labels)
         parts += cv_markdown(points, panel_comparisons(store, points), labels, link(paths["figure3"]), cv_rows)
-        parts += partial_runs_note(store)
+        parts += partial_runs_note(store, cv_rows)
     if grid_rows:
         name = "figure3_plain_split.png" if cv_rows else "figure3.png"
         paths["figure3_plain" if cv_rows else "figure3"] = figure = os.path.join(figures_dir, name)

@@ -101,6 +101,8 @@ def train(
     finished = is_finished(serialization_dir)
     if finished and not predictions_missing(serialization_dir):
         return read_run_result(serialization_dir)
+    if finished and not archive_intact(serialization_dir):
+        finished = False  # stopped while writing its archive (after metrics.json): train it again
     if not finished:
         clear_run(serialization_dir)
     os.makedirs(os.path.dirname(os.path.abspath(serialization_dir)), exist_ok=True)
@@ -108,8 +110,11 @@ def train(
     method = start_method()
     start = time.time()
     with open(log_path, "a" if finished else "w") as log:
-        log.write(f"# trial ({method}): {config} -> {serialization_dir}\n# overrides: "
-                  f"{json.dumps(dict(overrides or {}))}\n# env: {dict(env or {})}\n")
+        if finished:
+            log.write(f"# trial ({method}): the test predictions of {serialization_dir}, from its archive and config.json\n")
+        else:
+            log.write(f"# trial ({method}): {config} -> {serialization_dir}\n# overrides: "
+                      f"{json.dumps(dict(overrides or {}))}\n# env: {dict(env or {})}\n")
     if method == "fork":
         code = _ZYGOTE.run(config, serialization_dir, overrides, env, threads, log_path)
     else:
@@ -123,6 +128,19 @@ def train(
     if not finished:  # (a run that only wrote its predictions keeps the time read from its folder)
         result.duration_s = round(time.time() - start, 1)  # wall time incl. start-up and test evaluation
     return result
+
+
+def archive_intact(serialization_dir: str) -> bool:
+    """Whether the run's model.tar.gz is complete enough to load (AllenNLP writes it in place,
+    after metrics.json, so a run stopped in between has none or a cut one)."""
+    import tarfile
+
+    try:
+        with tarfile.open(os.path.join(serialization_dir, "model.tar.gz")) as archive:
+            names = set(archive.getnames())
+    except (OSError, tarfile.TarError, EOFError):
+        return False
+    return {"config.json", "weights.th"} <= names
 
 
 def start_method() -> str:

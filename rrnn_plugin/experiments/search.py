@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from rrnn_plugin.experiments.lambda_search import FOUND, RUN, LambdaSearch
 from rrnn_plugin.experiments.runs import RunResult, clear_run, read_run_result, train
+from rrnn_plugin.experiments.trial import predictions_missing
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def run_search(
         if result is None:
             clear_run(try_dir)  # an interrupted (or foreign) try restarts cleanly
             result = runner(decision.next_lambda, try_dir)
+        elif predictions_missing(try_dir):
+            result = runner(decision.next_lambda, try_dir)  # stopped before its test predictions: writes them
         # the size pruning gave right after structure learning (= the final model's size)
         transitions = result.structure_transitions if result.structure_transitions is not None else result.transitions
         entry = {

@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from rrnn_plugin.experiments.claims import claim, fail_dead_trials, grid_state, heartbeat, open_storage
 from rrnn_plugin.experiments.lambda_search import LambdaSearch
 from rrnn_plugin.experiments.runs import (
-    RunFailed, RunResult, is_finished, read_run_result, seed_overrides, train, training_seconds,
+    RunFailed, RunResult, is_finished, seed_overrides, train, training_seconds,
 )
 from rrnn_plugin.experiments.search import config_runner, run_search
 from rrnn_plugin.experiments.spec import (
@@ -206,11 +206,13 @@ class Sweep:
 
     def _run_baseline(self, point: Point, done: Dict[str, FrozenTrial]) -> Dict[str, Any]:
         settings = self._tuned(point, done)
+        run_dir = self._run_dir(point)
         if settings is not None and self._is_tuning_run(point) and is_finished(settings["serialization_dir"]):
-            result = read_run_result(settings["serialization_dir"])
-        else:  # (also when the winning trial's folder is gone: adopted from another machine or session)
-            overrides = {**self.run_overrides(BASELINE, point.seed, point.fold), **_params(settings)}
-            result = self.train_run(self._baseline_config(point), self._run_dir(point), overrides)
+            run_dir = settings["serialization_dir"]  # this very run exists: the winning tuning trial
+        # (a new run also when the winning trial's folder is gone: adopted from another machine or
+        # session; a reused run is only read, or writes its missing test predictions: runs.train)
+        overrides = {**self.run_overrides(BASELINE, point.seed, point.fold), **_params(settings)}
+        result = self.train_run(self._baseline_config(point), run_dir, overrides)
         return {**result_attrs(result), **_tuning_attrs(settings)}
 
     def _search_dir(self, dataset: str, target: float) -> str:
@@ -277,13 +279,13 @@ class Sweep:
         lam = search_trial.user_attrs["lambda"]
         settings = self._tuned(point, done)
         reuse = settings["serialization_dir"] if settings else search_trial.user_attrs["serialization_dir"]
+        run_dir = self._run_dir(point)
         if self._is_tuning_run(point) and is_finished(reuse):
-            # this very run exists already: the search's chosen try, or the winning tuning trial
-            result = read_run_result(reuse)
-        else:  # (also when that run's folder is gone: adopted from another machine or session)
-            config = self.spec.structure_config.format(dataset=point.dataset)
-            overrides = {**self.run_overrides(LEARNED, point.seed, point.fold), **_params(settings)}
-            result = self.train_run(config, self._run_dir(point), overrides, lam)
+            run_dir = reuse  # this very run exists already: the search's chosen try, or the winning tuning trial
+        # (as for baselines: a new run when that folder is gone; a reused one is read, or completed)
+        config = self.spec.structure_config.format(dataset=point.dataset)
+        overrides = {**self.run_overrides(LEARNED, point.seed, point.fold), **_params(settings)}
+        result = self.train_run(config, run_dir, overrides, lam)
         attrs = result_attrs(result)
         attrs["lambda"] = lam
         attrs["found"] = search_trial.user_attrs.get("found")

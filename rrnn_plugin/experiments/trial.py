@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "test_predictions.tsv"
+NO_PREDICTIONS_FILE = "test_predictions.none"  # says why a run has none (its reader names no documents)
 PREDICTION_COLUMNS = ["id", "gold", "predicted", "probability"]
 _BATCH = 64
 
@@ -84,7 +85,10 @@ def run_trial(config: str, serialization_dir: str, overrides: Optional[Mapping[s
         return
     reader = DatasetReader.from_params(reader_params)
     if not hasattr(reader, "example_ids"):
-        logger.warning("%s has no example_ids: no per-document test predictions", type(reader).__name__)
+        reason = f"{type(reader).__name__} has no example_ids: no per-document test predictions"
+        logger.warning(reason)
+        with open(os.path.join(serialization_dir, NO_PREDICTIONS_FILE), "w") as handle:
+            handle.write(reason + "\n")
         return
     write_predictions(model, reader, test_path, os.path.join(serialization_dir, PREDICTIONS_FILE))
 
@@ -125,9 +129,8 @@ def write_predictions(model, reader, data_path: str, path: str) -> int:
 
 def predictions_missing(serialization_dir: str) -> bool:
     """Whether a run that finished training still owes its test predictions: it has a test set
-    (its config.json) and no prediction file.  (A reader without `example_ids` never writes one;
-    `run_trial` then only reloads the archive and finds that out again.)"""
-    if os.path.isfile(os.path.join(serialization_dir, PREDICTIONS_FILE)):
+    (its config.json) and no prediction file, nor a note that its reader cannot name documents."""
+    if any(os.path.isfile(os.path.join(serialization_dir, name)) for name in (PREDICTIONS_FILE, NO_PREDICTIONS_FILE)):
         return False
     try:
         with open(os.path.join(serialization_dir, "config.json")) as handle:
