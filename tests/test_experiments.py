@@ -380,6 +380,16 @@ def test_report_of_a_sweep_on_a_shared_database(tmp_path, monkeypatch):
                "--include-package", "rrnn_plugin"]
     subprocess.run(command, check=True, capture_output=True)
     assert "| kitchen | baseline_1 |" in (tmp_path / "runs" / "results.md").read_text()
+    # a database named twice, or both as a dir's own sweep.db and as --storage, is read once
+    twice = command[:5] + ["--storage", url, "--storage", url, "--include-package", "rrnn_plugin"]
+    subprocess.run(twice, check=True, capture_output=True)
+    assert len(read_csv(str(tmp_path / "runs" / "results.csv"))) == 1
+    own = tmp_path / "own"
+    assert sweep_module.Sweep(spec, str(own), progress=lambda _: None).run_grid() == 1
+    both = command[:4] + [str(own), "--storage", sweep_module.default_storage(str(own)),
+                          "--include-package", "rrnn_plugin"]
+    subprocess.run(both, check=True, capture_output=True)
+    assert len(read_csv(str(own / "results.csv"))) == 1
     alone = subprocess.run(command[:4] + ["--include-package", "rrnn_plugin"], capture_output=True, text=True)
     assert alone.returncode != 0 and "give sweep dirs, results CSVs or --storage URL" in alone.stderr
     no_db = subprocess.run(command[:5] + ["--include-package", "rrnn_plugin"], capture_output=True, text=True)

@@ -76,6 +76,8 @@ def _run(args: argparse.Namespace) -> None:
             if args.storage and os.path.isdir(source):
                 continue  # the sweep's record is the shared database; this dir holds its runs
             raise SystemExit(f"{source}/sweep.db not found (pass --storage URL for a shared database)")
+        if default_storage(source) in args.storage:
+            continue  # read once, below
         source_rows, plan = collect_rows(default_storage(source))
         rows.extend(source_rows)
         plans.append(plan)
@@ -85,7 +87,7 @@ def _run(args: argparse.Namespace) -> None:
         else:  # (the first `make results` has none yet: the runs' own folders are read)
             print(f"[report] {path}: no such file; only the run folders' predictions are used (runs without "
                   "a folder have none: the report lists them)", file=sys.stderr)
-    for url in args.storage:
+    for url in dict.fromkeys(args.storage):  # each database once
         source_rows, plan = collect_rows(url)
         rows.extend(source_rows)
         plans.append(plan)
