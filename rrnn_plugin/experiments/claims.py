@@ -125,5 +125,3 @@ def heartbeat(storage: RDBStorage, trial: Trial) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
-
-

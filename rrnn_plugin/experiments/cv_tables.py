@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Sequence
 from rrnn_plugin.experiments.analysis import (
     Comparison, CvPoint, ci_target, curve_target, reference_target, run_times,
 )
+from rrnn_plugin.experiments.predictions import panel_key, run_key
 
 
 def _pct(value: float, digits: int = 1) -> str:
@@ -145,8 +146,6 @@ def partial_runs_note(store: Any, rows: Sequence[Dict[str, Any]] = ()) -> List[s
     """A section naming the runs tested on only part of their panel (PredictionStore.partial_runs;
     `rows`: the cross-validated rows, whose runs should all be there), so that a point resting on
     fewer reviews than its panel has cannot pass unnoticed."""
-    from rrnn_plugin.experiments.predictions import panel_key, run_key
-
     expected = {(panel_key(str(r.get("input") or ""), str(r["dataset"])), run_key(r["point"], r["seed"])) for r in rows}
     partial = store.partial_runs(expected)
     if not partial:

@@ -62,11 +62,11 @@ def _embedder(source: ContextualInput):
     from allennlp.common import Params
     from allennlp.modules import TokenEmbedder
 
+    from rrnn_plugin.experiments.trial import environment
+
     spec = contextual_embedder_params(source)
     if spec is None:
         raise ValueError(f"{source.config}: no single contextual_features embedder under model.text_field_embedder")
-    from rrnn_plugin.experiments.trial import environment
-
     with environment(source.env):
         embedder = TokenEmbedder.from_params(Params({**spec, "memory_mb": 0}))  # each document is read once
         embedder.cache  # noqa: B018  (opens the cache folder now, while the environment is the sweep's)

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
-from rrnn_plugin.experiments.trial import predictions_missing
+from rrnn_plugin.experiments.trial import archive_intact, predictions_missing
 from rrnn_plugin.experiments.zygote import Zygote, die_with
 
 LOG_SUFFIX = ".log"  # the run's stdout/stderr go next to its serialization dir
@@ -128,19 +128,6 @@ def train(
     if not finished:  # (a run that only wrote its predictions keeps the time read from its folder)
         result.duration_s = round(time.time() - start, 1)  # wall time incl. start-up and test evaluation
     return result
-
-
-def archive_intact(serialization_dir: str) -> bool:
-    """Whether the run's model.tar.gz is complete enough to load (AllenNLP writes it in place,
-    after metrics.json, so a run stopped in between has none or a cut one)."""
-    import tarfile
-
-    try:
-        with tarfile.open(os.path.join(serialization_dir, "model.tar.gz")) as archive:
-            names = set(archive.getnames())
-    except (OSError, tarfile.TarError, EOFError):
-        return False
-    return {"config.json", "weights.th"} <= names
 
 
 def start_method() -> str:

@@ -70,10 +70,9 @@ def run_trial(config: str, serialization_dir: str, overrides: Optional[Mapping[s
     from allennlp.data import DatasetReader
     from allennlp.models.archival import load_archive
 
-    archive = os.path.join(serialization_dir, "model.tar.gz")
-    if os.path.isfile(os.path.join(serialization_dir, "metrics.json")) and os.path.isfile(archive):
+    if os.path.isfile(os.path.join(serialization_dir, "metrics.json")) and archive_intact(serialization_dir):
         params = load_params(os.path.join(serialization_dir, "config.json"))  # as the run was trained
-        model = load_archive(archive).model
+        model = load_archive(os.path.join(serialization_dir, "model.tar.gz")).model
     else:
         params = load_params(config, overrides)
         model = None
@@ -125,6 +124,19 @@ def write_predictions(model, reader, data_path: str, path: str) -> int:
         writer.writerows(rows)
     os.replace(path + ".tmp", path)
     return len(rows)
+
+
+def archive_intact(serialization_dir: str) -> bool:
+    """Whether the run's model.tar.gz is complete enough to load (AllenNLP writes it in place,
+    after metrics.json, so a run stopped in between has none or a cut one)."""
+    import tarfile
+
+    try:
+        with tarfile.open(os.path.join(serialization_dir, "model.tar.gz")) as archive:
+            names = set(archive.getnames())
+    except (OSError, tarfile.TarError, EOFError):
+        return False
+    return {"config.json", "weights.th"} <= names
 
 
 def predictions_missing(serialization_dir: str) -> bool:
