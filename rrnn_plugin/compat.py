@@ -20,8 +20,9 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
    crashed with a KeyError.  A finished run (metrics.json written) is now refused before it, with a
    message that says so (the checkpointer, training/checkpointer.py, refuses it too).
 5. A pretrained vector file with NaN or infinite values makes AllenNLP's `embedding` fail with
-   "normal expects std >= 0.0" (or train on them).  The reading is wrapped: such a file is refused
-   with its name and the line of the first bad value.
+   "normal expects std >= 0.0" (or train on them), and one with a non-number fails with numpy's
+   bare "could not convert string to float".  The reading is wrapped: such a file is refused with
+   its name and the line of the first bad value.
 6. Jsonnet resolves `import 'x.libsonnet'` from the importing file's folder only, so a config saved
    outside this project could not use the plugin's config library.  Configs are evaluated with the
    library folder (`training_configs/lib`, `CONFIG_LIBRARY`) on jsonnet's search path, so any config
@@ -117,33 +118,45 @@ def _refuse_non_finite_vectors(read_text_file):
     def wrapped(file_uri, embedding_dim, vocab, namespace="tokens"):
         try:
             matrix = read_text_file(file_uri, embedding_dim, vocab, namespace)
-        except Exception:
-            _raise_for_non_finite(file_uri)
+        except (ValueError, RuntimeError):  # numpy's "could not convert string to float"; torch's "normal
+            # expects std >= 0.0" (a NaN in the vectors' statistics): neither names the file or line
+            _raise_for_bad_vector(file_uri, embedding_dim, vocab, namespace)
             raise
         if not torch.isfinite(matrix).all():
-            _raise_for_non_finite(file_uri)
+            _raise_for_bad_vector(file_uri, embedding_dim, vocab, namespace)
+            raise ConfigurationError(f"{file_uri}: the vectors read have NaN or infinite values; the pretrained "
+                                     "file is corrupt")
         return matrix
 
     wrapped.__wrapped__ = read_text_file
     return wrapped
 
 
-def _raise_for_non_finite(file_uri) -> None:
-    """Raise ConfigurationError naming the first line of `file_uri` with a NaN/inf value, if any."""
-    import math
+def _raise_for_bad_vector(file_uri, embedding_dim: int, vocab, namespace: str) -> None:
+    """Raise ConfigurationError naming the first line AllenNLP reads (a vocabulary word with
+    `embedding_dim` numbers) whose values are not numbers, or not finite in float32 (NaN, inf, or
+    beyond float32's range, which becomes inf)."""
+    import gzip
 
     from allennlp.common.file_utils import cached_path
 
-    with open(cached_path(str(file_uri)), encoding="utf-8", errors="replace") as handle:
+    wanted = set(vocab.get_index_to_token_vocabulary(namespace).values())
+    path = str(cached_path(str(file_uri)))
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
-            for value in line.rstrip().split(" ")[1:]:
-                try:
-                    bad = not math.isfinite(float(value))
-                except ValueError:
-                    continue
-                if bad:
-                    raise ConfigurationError(f"{file_uri}, line {number}: the vector of {line.split(' ', 1)[0]!r} has "
-                                             f"NaN or infinite values ({value}); the pretrained file is corrupt")
+            fields = line.rstrip().split(" ")
+            if fields[0] not in wanted or len(fields) - 1 != embedding_dim:
+                continue
+            try:
+                vector = numpy.asarray(fields[1:], dtype="float32")
+            except ValueError:
+                raise ConfigurationError(f"{file_uri}, line {number}: the vector of {fields[0]!r} has a value "
+                                         "that is not a number; the pretrained file is corrupt") from None
+            if not numpy.isfinite(vector).all():
+                raise ConfigurationError(f"{file_uri}, line {number}: the vector of {fields[0]!r} has NaN or "
+                                         "infinite values (or values beyond float32's range); the pretrained "
+                                         "file is corrupt")
 
 
 if not hasattr(_embedding_module._read_embeddings_from_text_file, "__wrapped__"):

@@ -115,6 +115,9 @@ def test_normalize(tiny_glove: Path, tmp_path: Path) -> None:
         ("bad 0.1 0.2", "found 2 numbers"),
         ("bad 0.1 0.2 0.3 0.4", "found 4 numbers"),
         ("bad 0.1 x 0.3", "non-numeric"),
+        ("bad 0.1 nan 0.3", "NaN, infinite"),
+        ("bad 0.1 -inf 0.3", "NaN, infinite"),
+        ("bad 0.1 1e39 0.3", "out-of-float32-range"),  # becomes inf in float32
     ],
 )
 def test_malformed_line_names_file_and_line(tmp_path: Path, bad_line: str, message: str) -> None:

@@ -216,15 +216,21 @@ def numeric_cases():
     yield "input-nan", lambda c: encode(float("nan")), Raises(NonFiniteInputError, "batch item 0, token 1")
     yield "input-inf", lambda c: encode(float("inf")), Raises(NonFiniteInputError, "NaN or infinite")
     yield "input-minus-inf", lambda c: encode(float("-inf")), Raises(NonFiniteInputError, "NaN or infinite")
-    yield "glove-file-with-nan", _train_with_nan_vectors, Raises(ConfigurationError, r"vectors.txt, line 2: .*NaN or infinite")
+    yield "glove-file-with-nan", lambda c: _train_with_bad_vector(c, "nan"), \
+        Raises(ConfigurationError, r"vectors.txt, line 2: .*NaN or infinite")
+    yield "glove-file-beyond-float32", lambda c: _train_with_bad_vector(c, "1e39"), \
+        Raises(ConfigurationError, r"vectors.txt, line 2: .*NaN or infinite")
+    yield "glove-file-with-a-word-for-a-number", lambda c: _train_with_bad_vector(c, "abc"), \
+        Raises(ConfigurationError, r"vectors.txt, line 2: .*not a number")
 
 
-def _train_with_nan_vectors(ctx):
-    """A pretrained-vector file with a NaN row must stop training, not produce a NaN model."""
+def _train_with_bad_vector(ctx, value: str):
+    """A pretrained-vector file with a bad value in one row must stop training naming the line, not
+    produce a NaN model or numpy's bare conversion error."""
     from allennlp.commands.train import train_model
 
     words = ["pan", "great", "the", "is", "love", "it", "bad", "broke", "knife", "and"]
-    vectors = ctx.file("vectors.txt", "".join(f"{w} {'nan' if w == 'great' else '0.1'} 0.2 0.3\n" for w in words))
+    vectors = ctx.file("vectors.txt", "".join(f"{w} {value if w == 'great' else '0.1'} 0.2 0.3\n" for w in words))
     params = Params.from_file(str(FIXTURES / "rational_classifier.jsonnet"), json.dumps({
         "model.text_field_embedder.token_embedders.tokens": {
             "type": "embedding", "embedding_dim": 3, "pretrained_file": str(vectors), "trainable": False},

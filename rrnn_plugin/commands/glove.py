@@ -41,6 +41,7 @@ def load_glove(path: Optional[str] = None) -> Tuple[List[str], numpy.ndarray]:
         return _load_package()
     words: List[str] = []
     values = array("f")
+    line_numbers = array("l")
     dim = 0
     for line_number, line in enumerate(_read_lines(path), start=1):
         fields = line.rstrip().split(" ")
@@ -60,9 +61,22 @@ def load_glove(path: Optional[str] = None) -> Tuple[List[str], numpy.ndarray]:
                 f"{path}, line {line_number}: non-numeric value in the vector of {fields[0]!r}"
             ) from None
         words.append(fields[0])
+        line_numbers.append(line_number)
     if not words:
         raise ValueError(f"{path}: no vectors found")
-    return words, numpy.frombuffer(values, dtype=numpy.float32).reshape(len(words), dim)
+    vectors = numpy.frombuffer(values, dtype=numpy.float32).reshape(len(words), dim)
+    _refuse_non_finite(path, words, vectors, line_numbers)
+    return words, vectors
+
+
+def _refuse_non_finite(path: str, words: List[str], vectors: numpy.ndarray, line_numbers) -> None:
+    """NaN, inf, or a value beyond float32's range (it becomes inf) would be written on, or spread
+    over a whole vector by --normalize: refuse the file at its first such line."""
+    bad = numpy.flatnonzero(~numpy.isfinite(vectors).all(axis=1))
+    if len(bad):
+        row = int(bad[0])
+        raise ValueError(f"{path}, line {line_numbers[row]}: the vector of {words[row]!r} has NaN, infinite or "
+                         f"out-of-float32-range values ({len(bad)} such lines in all); the file is corrupt")
 
 
 def write_glove_text(
