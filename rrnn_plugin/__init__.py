@@ -31,7 +31,7 @@ os.environ.setdefault("RRNN_STRUCTURE_ARCHIVE", "")
 os.environ.setdefault("RRNN_TAGGING_DIR", "")  # training_configs/composed/tagger.jsonnet: '' = the fixture
 
 if importlib.util.find_spec("allennlp") is not None:  # the core (modules, kernels) needs torch only
-    from rrnn_plugin import compat  # noqa: E402,F401
+    from rrnn_plugin import command_guards, compat  # noqa: E402,F401
     from rrnn_plugin.dataset_readers import *  # noqa: E402,F401,F403
     from rrnn_plugin.encoders import *  # noqa: E402,F401,F403
     from rrnn_plugin.models import *  # noqa: E402,F401,F403
@@ -40,3 +40,5 @@ if importlib.util.find_spec("allennlp") is not None:  # the core (modules, kerne
     from rrnn_plugin.contextual import *  # noqa: E402,F401,F403
     from rrnn_plugin.predictors import *  # noqa: E402,F401,F403
     from rrnn_plugin.commands import *  # noqa: E402,F401,F403
+
+    command_guards.install()  # predict and evaluate lose no file to a wrong output path

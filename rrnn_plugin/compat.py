@@ -18,7 +18,9 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
 4. `allennlp train --recover` on a finished run compares the given config with the saved one first;
    structure learning rewrites the saved config at its end (the pruned model's), so that comparison
    crashed with a KeyError.  A finished run (metrics.json written) is now refused before it, with a
-   message that says so (the checkpointer, training/checkpointer.py, refuses it too).
+   message that says so (the checkpointer, training/checkpointer.py, refuses it too).  `--force`
+   deletes the whole folder: it is refused for a folder that is not a run's (no config.json), so
+   `-s .` or a folder of the user's own files is never wiped.
 5. A pretrained vector file with NaN or infinite values makes AllenNLP's `embedding` fail with
    "normal expects std >= 0.0" (or train on them), and one with a non-number fails with numpy's
    bare "could not convert string to float".  The reading is wrapped: such a file is refused with
@@ -104,10 +106,24 @@ def _refuse_recovering_a_finished_run(create_serialization_dir):
                 f"{serialization_dir} holds a finished run (metrics.json is written): there is nothing to "
                 "recover.  Use --force to train it again, or another serialization dir."
             )
+        if force and not _is_run_folder_or_empty(serialization_dir):
+            raise ConfigurationError(
+                f"{serialization_dir} is not a training run's folder (no config.json in it), and --force deletes "
+                "the folder with everything in it: it is left as it is.  Choose another serialization dir, or "
+                "remove it yourself."
+            )
         return create_serialization_dir(params, serialization_dir, recover, force)
 
     wrapped.__wrapped__ = create_serialization_dir
     return wrapped
+
+
+def _is_run_folder_or_empty(folder: str) -> bool:
+    """What `--force` may delete: nothing there, an empty folder, or a run's folder (AllenNLP writes
+    config.json into it first thing), never e.g. `-s .` or a folder of the user's own files."""
+    if not os.path.isdir(folder):
+        return not os.path.exists(folder)
+    return not os.listdir(folder) or os.path.isfile(os.path.join(folder, "config.json"))
 
 
 if not hasattr(training_util.create_serialization_dir, "__wrapped__"):

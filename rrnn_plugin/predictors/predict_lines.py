@@ -5,16 +5,25 @@ other line to the predictor without its number, so an error record could only sa
 non-blank line".  This wraps that one method, for the `sentiment` predictor only (any other
 predictor gets AllenNLP's own loop, unchanged): each line is read and decoded on its own (a line
 that is not UTF-8 becomes an error record, not a crash) and its dict carries the file's line number
-under `LINE_KEY`, which the predictor copies into its output.  AllenNLP's files are not modified.
+under `LINE_KEY`, which the predictor copies into its output.  It also counts the error records:
+`report_failed_lines` (called by command_guards when the run ends) warns with the lines that failed,
+and makes the command fail when no line at all could be predicted.  AllenNLP's files are not
+modified.
 """
 import gzip
+import json
+import logging
 import sys
 from typing import Iterator
+
+from allennlp.common.checks import ConfigurationError
 
 from allennlp.common.file_utils import cached_path
 from allennlp.common.util import JsonDict
 
 from rrnn_plugin.predictors.sentiment import ERROR_KEY, LINE_KEY, SentimentPredictor
+
+logger = logging.getLogger(__name__)
 
 
 def _raw_lines(input_file: str) -> Iterator[bytes]:
@@ -41,11 +50,32 @@ def numbered_json_data(manager) -> Iterator[JsonDict]:
         yield data
 
 
+def report_failed_lines(manager) -> None:
+    """After a `sentiment` run: warn which lines got an error record; raise (the command exits 1,
+    the error records stay in the output) when every line did, as then nothing was predicted."""
+    failed, answered = getattr(manager, "_rrnn_failed", []), getattr(manager, "_rrnn_answered", 0)
+    if not failed:
+        return
+    shown = ", ".join(map(str, failed[:10])) + (", ..." if len(failed) > 10 else "")
+    if len(failed) == answered:
+        raise ConfigurationError(f"none of the {answered} input lines could be predicted (lines {shown}); "
+                                 "each has an error record saying why")
+    logger.warning("%d of %d input lines could not be predicted (lines %s); each has an error record saying why",
+                   len(failed), answered, shown)
+
+
+def _count_errors(manager, prediction: str) -> None:
+    manager._rrnn_answered = getattr(manager, "_rrnn_answered", 0) + 1
+    record = json.loads(prediction)
+    if "error" in record:
+        manager.__dict__.setdefault("_rrnn_failed", []).append(record.get("line", manager._rrnn_answered))
+
+
 def number_input_lines() -> None:
-    """Install the wrapper (idempotent)."""
+    """Install the wrappers (idempotent)."""
     from allennlp.commands import predict
 
-    original = predict._PredictManager._get_json_data
+    original, write = predict._PredictManager._get_json_data, predict._PredictManager._maybe_print_to_console_and_file
     if getattr(original, "_rrnn_numbered", False):
         return
 
@@ -54,5 +84,11 @@ def number_input_lines() -> None:
             return numbered_json_data(self)
         return original(self)
 
+    def _maybe_print_to_console_and_file(self, index, prediction, model_input=None) -> None:
+        if isinstance(self._predictor, SentimentPredictor):
+            _count_errors(self, prediction)
+        write(self, index, prediction, model_input)
+
     _get_json_data._rrnn_numbered = True  # type: ignore[attr-defined]
     predict._PredictManager._get_json_data = _get_json_data
+    predict._PredictManager._maybe_print_to_console_and_file = _maybe_print_to_console_and_file

@@ -66,9 +66,9 @@ class SentimentPredictor(Predictor):
     def load_line(self, line: str) -> JsonDict:
         """One input line -> a dict; a bad line becomes an error marker instead of an exception."""
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            return {ERROR_KEY: f"invalid JSON ({error.msg} at column {error.colno})"}
+            value = json.loads(line.rstrip("\r\n"))  # the line's own newline would read as a control character
+        except json.JSONDecodeError as error:  # inside an unterminated string
+            return {ERROR_KEY: f"invalid JSON ({error.msg.removesuffix(' at')}, column {error.colno})"}
         if not isinstance(value, dict):
             return {ERROR_KEY: f"expected a JSON object like {{\"sentence\": \"...\"}}, got {type(value).__name__}"}
         return value

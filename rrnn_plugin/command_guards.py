@@ -1,0 +1,121 @@
+"""Guards on AllenNLP's `predict` and `evaluate` so that a slip on the command line loses no file.
+
+AllenNLP's `predict` opens `--output-file` for writing (emptying it) before it has read a line of
+the input: a missing input file, or the input named as the output, left an empty file where the
+user's data was, and `evaluate --output-file model.tar.gz` wrote its metrics over the archive.
+Applied when the plugin is imported, for every predictor and model (AllenNLP's files unchanged):
+
+1. `predict` writes to a temporary file beside `--output-file` and renames it over the output only
+   once every line is answered; a run that fails or is interrupted leaves the old file as it was.
+2. `predict` and `evaluate` refuse an output path that is one of their inputs (the input file, the
+   model archive) or an existing compressed archive (a `.tar.gz`/`.zip` is never a prediction or
+   metrics file), before anything is opened.
+"""
+import os
+import tempfile
+from typing import Iterable, Optional
+
+from allennlp.common.checks import ConfigurationError
+
+_ARCHIVE_MAGIC = (b"\x1f\x8b", b"PK\x03\x04", b"BZh", b"\xfd7zXZ")  # gzip, zip, bzip2, xz
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet), or is not a local file (a URL)
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _is_archive(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(6)
+    except OSError:
+        return False
+    return head.startswith(_ARCHIVE_MAGIC) or path.endswith((".tar", ".tar.gz", ".tgz", ".zip"))
+
+
+def check_output_path(output: Optional[str], inputs: Iterable[Optional[str]], option: str) -> None:
+    """ConfigurationError if writing `output` would destroy one of `inputs` or an archive."""
+    if not output:
+        return
+    for given in inputs:
+        if given and given != "-" and _same_file(output, given):
+            raise ConfigurationError(f"{option} {output} is also an input of this command ({given}); writing it would "
+                                     "destroy that input: choose another output file")
+    if os.path.exists(output) and _is_archive(output):
+        raise ConfigurationError(f"{option} {output} is an existing archive, not a predictions or metrics file; "
+                                 "it is left as it is: choose another output file")
+
+
+def _split(paths: Optional[str]) -> list:
+    return [] if not paths else str(paths).split(",")
+
+
+# ----- predict ---------------------------------------------------------------------------------
+def _guard_predict() -> None:
+    from allennlp.commands import predict
+
+    manager = predict._PredictManager
+    if getattr(manager.__init__, "_rrnn_guarded", False):
+        return
+    original_init, original_run = manager.__init__, manager.run
+
+    def __init__(self, predictor, input_file, output_file, *args, **kwargs):
+        check_output_path(output_file, [input_file], "--output-file")
+        original_init(self, predictor, input_file, None, *args, **kwargs)
+        self._rrnn_final_output = output_file
+        if output_file:
+            folder, name = os.path.split(os.path.abspath(output_file))
+            self._output_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by run)
+                "w", dir=folder, prefix=f".{name}.", suffix=".partial", delete=False)
+
+    def run(self) -> None:
+        partial = self._output_file
+        try:
+            original_run(self)
+        except BaseException:
+            if partial is not None:
+                partial.close()
+                os.unlink(partial.name)
+            raise
+        if partial is not None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(partial.name, 0o666 & ~umask)  # as open() would have made it, not 0600
+            os.replace(partial.name, self._rrnn_final_output)
+        from rrnn_plugin.predictors.predict_lines import report_failed_lines
+
+        report_failed_lines(self)
+
+    __init__._rrnn_guarded = True  # type: ignore[attr-defined]
+    manager.__init__, manager.run = __init__, run
+
+
+# ----- evaluate --------------------------------------------------------------------------------
+def _guard_evaluate() -> None:
+    from allennlp.commands import evaluate
+
+    original = evaluate.evaluate_from_archive
+    if getattr(original, "_rrnn_guarded", False):
+        return
+
+    def evaluate_from_archive(archive_file, input_file, metrics_output_file=None, predictions_output_file=None,
+                              *args, **kwargs):
+        inputs = [str(archive_file), *_split(input_file)]
+        for output in _split(metrics_output_file):
+            check_output_path(output, inputs, "--output-file")
+        for output in _split(predictions_output_file):
+            check_output_path(output, inputs, "--predictions-output-file")
+        return original(archive_file, input_file, metrics_output_file, predictions_output_file, *args, **kwargs)
+
+    evaluate_from_archive._rrnn_guarded = True  # type: ignore[attr-defined]
+    evaluate.evaluate_from_archive = evaluate_from_archive
+
+
+def install() -> None:
+    """Apply both guards (idempotent)."""
+    _guard_predict()
+    _guard_evaluate()
+
