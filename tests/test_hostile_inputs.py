@@ -135,6 +135,10 @@ def tsv_cases():
     yield "tsv-bom", lambda c: [i["label"].label for i in tsv(c, "\ufeff1\tgood\n0\tbad\n")], Returns(lambda l: l == ["1", "0"])
     yield "tsv-latin1", lambda c: len(read(TsvSentimentReader(), c.file("l.tsv", b"1\tcaf\xe9\n0\tbad\n", binary=True))), \
         Returns(lambda n: n == 2)
+    yield "tsv-header-line", lambda c: tsv(c, "label\ttext\n1\tgood\n0\tbad\n"), \
+        Raises(DataFormatError, "line 1: .*looks like a header")
+    yield "tsv-rare-first-label-is-no-header", lambda c: [i["label"].label for i in tsv(c, "2\tfine\n1\tgood\n1\tok\n")], \
+        Returns(lambda l: l == ["2", "1", "1"])
     yield "tsv-split-without-folds", lambda c: read(TsvSentimentReader(), split(c, "1\tx\n", "test")), \
         Raises(ConfigurationError, "has no folds")
     yield "tsv-one-label-train", lambda c: read(TsvSentimentReader(folds=2, fold=0), split(c, "1\tx\n" * 8, "train")), \

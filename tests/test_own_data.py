@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
 from allennlp.commands.train import train_model
 
 import rrnn_plugin  # noqa: F401  (puts the config library on jsonnet's search path, as `allennlp` does)
@@ -53,6 +54,17 @@ rrnn.tsv_files(rrnn.baseline('mine', rrnn.structures['mix'], {SMALL}), 'DATA/tra
     train_model(params, str(tmp_path / "run"))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "test_accuracy" in metrics and metrics["training_transitions"] == 60
+
+
+def test_a_test_label_never_seen_in_training_is_refused(own_data, tmp_path):
+    """Separate files: the test data reaches only the vocabulary, where check_labels finds its label."""
+    with open(own_data / "test.tsv", "a") as test:
+        test.write("neutral\tneither good nor bad\n")
+    path = config(own_data, f"""local rrnn = import 'rrnn.libsonnet';
+rrnn.tsv_files(rrnn.baseline('mine', rrnn.structures['mix'], {SMALL}), 'DATA/train.tsv', 'DATA/dev.tsv', 'DATA/test.tsv')""")
+    with pytest.raises(ConfigurationError, match=r"vocabulary that never occur in the training data: \['neutral'\]"):
+        train_model(small_model(Params.from_file(path)), str(tmp_path / "run"))
+    assert not (tmp_path / "run" / "model.tar.gz").exists()
 
 
 def test_structure_learning_on_own_files_without_a_test_file(own_data, tmp_path):

@@ -57,6 +57,21 @@ def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, st
         yield number, label, text
 
 
+HEADER_WORDS = {"label", "labels", "class", "category", "sentiment", "polarity", "target", "gold", "y", "rating",
+                "text", "texts", "sentence", "review", "document", "content", "body"}
+
+
+def refuse_header_line(path, rows: List[Tuple[str, int, str, str]]) -> None:
+    """A header such as `label<TAB>text` would otherwise be read as one document of a new class (the
+    model gains an output for it, and nothing says so): the first line is refused when its label
+    occurs nowhere else in the file and its label or text is a column name."""
+    _, line, label, text = rows[0]
+    unique = all(other[2] != label for other in rows[1:])
+    if len(rows) > 1 and unique and (label.lower() in HEADER_WORDS or text.lower() in HEADER_WORDS):
+        raise DataFormatError(path, line, f"{label!r} / {text!r} looks like a header line (the label occurs nowhere "
+                              "else in the file): the format has no header; delete that line")
+
+
 def parse_file_split(file_path: Union[str, os.PathLike]) -> Tuple[str, Optional[str]]:
     """`file.tsv#test` -> ("file.tsv", "test"); a path without `#split` (or a file whose name
     really contains '#') -> (path, None)."""
@@ -113,7 +128,11 @@ class TsvSentimentReader(SentimentReader):
         rows = [(f"{name}:{line}", line, label, text) for line, label, text in read_tsv_lines(local)]
         if not rows:
             raise EmptyDataError(f"{path}: no documents (the file is empty or has only blank lines)")
+        refuse_header_line(path, rows)
         if split is None:
+            if self._folds is not None:
+                logger.warning("%s: this reader has folds=%d but the path names no part ('#train', '#validation' "
+                               "or '#test'): reading every line of the file", file_path, self._folds)
             return rows
         parts = assign_splits([(label,) for _, _, label, _ in rows], seed=self._seed, folds=self._folds,
                               fold=self._fold, validation_fraction=self._validation_fraction)
