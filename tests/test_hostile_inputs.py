@@ -186,6 +186,8 @@ def config_cases():
         Raises(ConfigurationError, "RRNN_LAMBDA")
     yield "lambda-env-text", with_env("RRNN_LAMBDA", "strong", lambda c: Params.from_file(STRUCTURE_CONFIG)), \
         Raises(RuntimeError, "RRNN_LAMBDA must be a number")
+    yield "encoder-negative-input-dim", lambda c: build("encoder", {**encoder, "input_dim": -3}), \
+        Raises(CoreConfigurationError, "input_dim must be a positive integer")
     yield "encoder-no-wfsa", lambda c: build("encoder", {**encoder, "wfsa_lengths": {}}), Raises(CoreConfigurationError, "gives no WFSA")
     yield "encoder-zero-count", lambda c: build("encoder", {**encoder, "wfsa_lengths": {"3": 0}}), Raises(CoreConfigurationError, "gives no WFSA")
     yield "encoder-zero-length", lambda c: build("encoder", {**encoder, "wfsa_lengths": [2, 0]}), Raises(CoreConfigurationError, "at least one transition")

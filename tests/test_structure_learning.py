@@ -23,6 +23,7 @@ from allennlp.training.callbacks import TrainerCallback
 
 import rrnn_plugin  # noqa: F401
 from rrnn_plugin.encoders import RationalRnnEncoder
+from rrnn_plugin.training import prune_and_finetune
 from rrnn_plugin.training import (
     StateGroupLasso,
     group_lasso_penalty,
@@ -251,8 +252,11 @@ def test_one_run_gives_a_smaller_archive_that_loads_and_predicts(structure_run):
     assert epoch_0["structure_kept_transitions"] == record["transitions_after"]
 
 
-def test_every_state_pruned_end_to_end(tmp_path):
+def test_every_state_pruned_end_to_end(tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(prune_and_finetune.logger, "warning", lambda message, *args: warnings.append(message % args))
     run = train(tmp_path / "run", **{"trainer.callbacks.0.eps": 1e9})
+    assert any(w.startswith("Pruning removed every WFSA") for w in warnings), warnings
     assert read_json(run / "learned_structure.json")["wfsa_lengths_after"] == []
     archive = load_archive(str(run / "model.tar.gz"))
     assert archive.model._seq2vec_encoder.num_wfsas == 0

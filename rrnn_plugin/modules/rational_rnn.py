@@ -81,6 +81,8 @@ class RationalRnnLayers(torch.nn.Module):
         input_dropout_per_document: bool = False,
     ) -> None:
         super().__init__()
+        if isinstance(input_dim, bool) or not isinstance(input_dim, int) or input_dim < 1:
+            raise ConfigurationError(f"input_dim must be a positive integer (the embedding size), got {input_dim!r}")
         if num_layers < 1:
             raise ConfigurationError(f"num_layers must be at least 1, got {num_layers}")
         for key, value in (("input_dropout", input_dropout), ("dropout", dropout)):
@@ -335,5 +337,6 @@ def check_finite_input(tokens: torch.Tensor, mask: Optional[torch.Tensor]) -> No
     raise NonFiniteInputError(
         f"rational_rnn: {len(bad)} input vectors contain NaN or infinite values (the first: batch item "
         f"{batch}, token {step}); the embeddings or contextual features feeding the encoder are broken "
-        "(a corrupted pretrained or feature file?)"
+        "(a corrupted pretrained or feature file, or, with trainable embeddings, training that diverged: "
+        "try a smaller learning rate)"
     )

@@ -341,6 +341,9 @@ class PruneAndFinetuneCallback(TrainerCallback):
             best_epoch, report.transitions_before, report.transitions_after,
             report.wfsas_before, report.wfsas_after,
         )
+        if report.wfsas_after == 0:
+            logger.warning("Pruning removed every WFSA (every state's group norm <= eps = %g): the finetuned model "
+                           "sees no text and predicts from its bias alone; a smaller lambda keeps some", self.eps)
         apply_structure(self.model, report.kept)
         self.model._regularizer = None
         rewrap_ddp(trainer)
