@@ -200,7 +200,7 @@ def config_cases():
     yield "spec-unknown-key", lambda c: _spec({"lambda": 1}), Raises(ValueError, "unknown sweep spec keys")
     yield "spec-escaping-dataset", lambda c: _spec({"datasets": ["../../etc"]}), Raises(ValueError, "not a plain name")
     yield "spec-escaping-name", lambda c: _spec({"name": "a/../../b"}), Raises(ValueError, "not a plain name")
-    yield "spec-folds-1", lambda c: _spec({"folds": 1}), Raises(ValueError, "folds must be an integer >= 2")
+    yield "spec-folds-1", lambda c: _spec({"folds": 1}), Raises(ValueError, "'folds': must be an integer >= 2")
 
 
 def _spec(extra: dict):

@@ -39,12 +39,12 @@ is that point's (first fold, first seed) run, and the other folds and seeds reus
 import hashlib
 import math
 import random
-import re
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Union
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_+.-]+$")
+from rrnn_plugin.experiments.spec_checks import SpecError, check_spec_values
+
 
 BASELINE = "baseline"
 SEARCH = "search"
@@ -132,34 +132,44 @@ class SweepSpec:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "SweepSpec":
+        if not isinstance(data, Mapping):
+            raise SpecError(f"a sweep spec is a JSON object of keys, got {type(data).__name__}")
         data = dict(data)
         data.pop("description", None)  # free text for people
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown sweep spec keys: {sorted(unknown)}")
+            raise SpecError(f"unknown sweep spec keys: {sorted(unknown)}")
+        missing = {"name", "datasets"} - set(data)
+        if missing:
+            raise SpecError(f"sweep spec keys missing: {sorted(missing)}")
+        check_spec_values(data)
         moo = data.pop("multi_objective", None)
         tuning = data.pop("tuning", None)
         spec = cls(**data)
         spec.baselines = [str(b) for b in spec.baselines]
-        for what, names in (("name", [spec.name]), ("datasets", spec.datasets), ("baselines", spec.baselines)):
-            for name in names:
-                if not isinstance(name, str) or not _SAFE_NAME.match(name) or name in (".", ".."):
-                    raise ValueError(f"sweep spec {what}: {name!r} is not a plain name (letters, digits, '_', '-', "
-                                     "'+', '.'); names become folders under the sweep dir and must stay inside it")
-        if spec.folds is not None and (not isinstance(spec.folds, int) or spec.folds < 2):
-            raise ValueError(f"folds must be an integer >= 2 (or absent), got {spec.folds!r}")
         if tuning is not None:
             spec.tuning = TuningSpec(**tuning)
         if moo is not None:
             moo = dict(moo)
             moo.setdefault("datasets", spec.datasets)
+            unknown = set(moo) - set(MultiObjectiveSpec.__dataclass_fields__)
+            if unknown:
+                raise SpecError(f"sweep spec key 'multi_objective': unknown keys {sorted(unknown)}")
             spec.multi_objective = MultiObjectiveSpec(**moo)
         return spec
 
     @classmethod
     def from_file(cls, path: str) -> "SweepSpec":
+        """The spec in `path`; SpecError naming the file for bad JSON or a bad value."""
         with open(path) as f:
-            return cls.from_json(json.load(f))
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as error:
+                raise SpecError(f"{path}, line {error.lineno}: not valid JSON ({error.msg})") from None
+        try:
+            return cls.from_json(data)
+        except SpecError as error:
+            raise SpecError(f"{path}: {error}") from None
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
