@@ -499,6 +499,32 @@ def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, 
         moved.adopt_state(str(bad))
 
 
+def test_an_adopted_state_never_reuses_folders_outside_the_new_sweep_dir(tmp_path, monkeypatch):
+    """A state file records each run's folder; adopted into another sweep dir (or edited to point
+    anywhere) those folders are not this sweep's: its runs train inside its own dir, and the old
+    folders are neither read as its runs nor completed nor cleared."""
+    from rrnn_plugin.experiments import sweep as sweep_module
+
+    calls = []
+    monkeypatch.setattr(sweep_module, "train", fake_train(calls))
+    monkeypatch.setattr("rrnn_plugin.experiments.search.train", fake_train(calls))
+    spec = SweepSpec.from_json({"name": "moved", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
+                                "targets": [20], "tolerance": 5, "start_lambda": 4e-4, "folds": 2,
+                                "tuning": {"trials": 1, "space": {"trainer.optimizer.lr": {"low": 0.01, "high": 0.04}}}})
+    first = sweep_module.Sweep(spec, str(tmp_path / "old"), progress=lambda _: None)
+    assert first.run_grid(max_trials=4) == 4
+    state = tmp_path / "state.jsonl"
+    first.export_state(str(state))
+    before = sorted(str(p) for p in (tmp_path / "old").rglob("*") if p.name != "sweep.db")
+    calls.clear()
+    moved = sweep_module.Sweep(spec, str(tmp_path / "new"), progress=lambda _: None)
+    moved.adopt_state(str(state))
+    moved.run_grid()
+    assert calls and all(c.startswith(str(tmp_path / "new")) for c in calls)
+    assert any(c.endswith("baseline_1/fold_0/seed_0") for c in calls)  # not the old winning trial's folder
+    assert sorted(str(p) for p in (tmp_path / "old").rglob("*") if p.name != "sweep.db") == before
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "sweep_specs").glob("*.json")), ids=lambda p: p.name)
 def test_every_shipped_sweep_spec_loads_and_names_configs_that_exist(path):
     spec = SweepSpec.from_file(str(path))

@@ -197,6 +197,16 @@ class Sweep:
         fold = [] if point.fold is None else [f"fold_{point.fold}"]
         return os.path.join(self.sweep_dir, "trials", point.dataset, point.name, *fold, f"seed_{point.seed}")
 
+    def _reusable(self, run_dir: Optional[str]) -> bool:
+        """A recorded run folder (a search's chosen try, a winning tuning trial) is reused only when
+        it is finished and inside this sweep dir: the record may come from an adopted state file
+        (untrusted, and written for another sweep dir), and a reused folder may be completed or, if
+        its archive is broken, cleared and trained again."""
+        if not run_dir or not is_finished(run_dir):
+            return False
+        inside = os.path.realpath(self.sweep_dir) + os.sep
+        return os.path.realpath(run_dir).startswith(inside)
+
     def _baseline_config(self, point: Point) -> str:
         return self.spec.baseline_config.format(dataset=point.dataset, baseline=point.baseline)
 
@@ -207,7 +217,7 @@ class Sweep:
     def _run_baseline(self, point: Point, done: Dict[str, FrozenTrial]) -> Dict[str, Any]:
         settings = self._tuned(point, done)
         run_dir = self._run_dir(point)
-        if settings is not None and self._is_tuning_run(point) and is_finished(settings["serialization_dir"]):
+        if settings is not None and self._is_tuning_run(point) and self._reusable(settings["serialization_dir"]):
             run_dir = settings["serialization_dir"]  # this very run exists: the winning tuning trial
         # (a new run also when the winning trial's folder is gone: adopted from another machine or
         # session; a reused run is only read, or writes its missing test predictions: runs.train)
@@ -280,7 +290,7 @@ class Sweep:
         settings = self._tuned(point, done)
         reuse = settings["serialization_dir"] if settings else search_trial.user_attrs["serialization_dir"]
         run_dir = self._run_dir(point)
-        if self._is_tuning_run(point) and is_finished(reuse):
+        if self._is_tuning_run(point) and self._reusable(reuse):
             run_dir = reuse  # this very run exists already: the search's chosen try, or the winning tuning trial
         # (as for baselines: a new run when that folder is gone; a reused one is read, or completed)
         config = self.spec.structure_config.format(dataset=point.dataset)
