@@ -499,6 +499,30 @@ def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, 
         moved.adopt_state(str(bad))
 
 
+def test_a_non_finite_metric_fails_its_point_once_naming_the_file(tmp_path):
+    """A finished run whose metrics.json holds NaN: Optuna refuses the value, and the sweep used to
+    claim the same point again and again.  Now the point fails, with the file named, and the
+    sweep ends."""
+    import optuna
+
+    from rrnn_plugin.experiments import sweep as sweep_module
+
+    spec = SweepSpec.from_json({"name": "nan", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"], "targets": []})
+    run = tmp_path / "trials" / "kitchen" / "baseline_1" / "seed_0"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text('{"best_validation_accuracy": NaN, "test_accuracy": 0.8, "test_transitions": 24}')
+    messages = []
+    sweep = sweep_module.Sweep(spec, str(tmp_path), progress=messages.append)
+    assert sweep.run_grid() == 1
+    trials = sweep.study("nan:grid").get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL]
+    assert "metrics.json: best_validation_accuracy is nan" in trials[0].user_attrs["error"]
+    bad = tmp_path / "state.jsonl"
+    bad.write_text(json.dumps({"key": "kitchen/baseline_1/seed_0", "values": [float("nan"), 24], "attrs": {}}) + "\n")
+    with pytest.raises(ValueError, match="state.jsonl, line 1: not a sweep-state entry"):
+        sweep_module.Sweep(spec, str(tmp_path / "other"), progress=messages.append).adopt_state(str(bad))
+
+
 def test_an_adopted_state_never_reuses_folders_outside_the_new_sweep_dir(tmp_path, monkeypatch):
     """A state file records each run's folder; adopted into another sweep dir (or edited to point
     anywhere) those folders are not this sweep's: its runs train inside its own dir, and the old

@@ -13,6 +13,7 @@ per run.
 """
 import atexit
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -64,6 +65,10 @@ def read_run_result(serialization_dir: str) -> RunResult:
         for key in keys:
             value = metrics.get(key)
             if isinstance(value, (int, float)):
+                if not math.isfinite(value):  # json reads NaN/Infinity; Optuna would refuse it, and
+                    # the sweep claimed the point again and again (a probe saw 1,786 loops)
+                    raise ValueError(f"{serialization_dir}/metrics.json: {key} is {value}, not a finite number (the "
+                                     "run diverged, or the file is corrupt); delete that folder to train it again")
                 return float(value)
         return None
 

@@ -337,6 +337,10 @@ class Sweep:
                     key, values, attrs = entry["key"], entry["values"], entry["attrs"]
                 except (json.JSONDecodeError, KeyError, TypeError) as error:
                     raise ValueError(f"{path}, line {number}: not a sweep-state entry ({error})") from None
+                if not (isinstance(key, str) and isinstance(attrs, dict) and isinstance(values, list)
+                        and len(values) == 2 and all(_finite_number(v) for v in values)):
+                    raise ValueError(f"{path}, line {number}: not a sweep-state entry (a key, two finite values and "
+                                     f"an object of attributes), got values {values!r}")
                 if key in done or key not in keys:
                     continue
                 trial = study.ask()
@@ -353,6 +357,10 @@ def _point_attrs(point: Point) -> Dict[str, Any]:
         if getattr(point, name) is not None:
             attrs[name] = getattr(point, name)
     return attrs
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _trained(run_dir: str) -> bool:
