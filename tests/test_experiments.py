@@ -499,6 +499,24 @@ def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, 
         moved.adopt_state(str(bad))
 
 
+def test_a_changed_spec_may_grow_the_grid_but_not_change_its_runs_settings(tmp_path, monkeypatch):
+    from rrnn_plugin.experiments import sweep as sweep_module
+    from rrnn_plugin.experiments.spec_checks import SpecError
+
+    calls = []
+    monkeypatch.setattr(sweep_module, "train", fake_train(calls))
+    first = {"name": "grow", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"], "targets": [],
+             "baseline_overrides": {"trainer.num_epochs": 1}}
+    sweep_module.Sweep(SweepSpec.from_json(first), str(tmp_path), progress=lambda _: None).run_grid()
+    changed = {**first, "baseline_overrides": {"trainer.num_epochs": 2}, "seeds": [0, 1]}
+    with pytest.raises(SpecError, match=r"other values of \['baseline_overrides'\]"):
+        sweep_module.Sweep(SweepSpec.from_json(changed), str(tmp_path), progress=lambda _: None).run_grid()
+    assert len(calls) == 1
+    grown = sweep_module.Sweep(SweepSpec.from_json({**first, "seeds": [0, 1]}), str(tmp_path), progress=lambda _: None)
+    assert grown.run_grid() == 1 and len(calls) == 2  # the new seed only
+    assert grown.study("grow:grid").user_attrs["spec"]["seeds"] == [0, 1]  # the report plans both seeds
+
+
 def test_a_non_finite_metric_fails_its_point_once_naming_the_file(tmp_path):
     """A finished run whose metrics.json holds NaN: Optuna refuses the value, and the sweep used to
     claim the same point again and again.  Now the point fails, with the file named, and the

@@ -40,6 +40,15 @@ class SweepCommand(Subcommand):
 
 
 def _run(args: argparse.Namespace) -> None:
+    from rrnn_plugin.experiments.spec_checks import SpecError
+
+    try:
+        _sweep(args)
+    except SpecError as error:  # a mistake in the spec (or a spec changed under a sweep): no traceback
+        raise SystemExit(f"rrnn-sweep: error: {error}") from None
+
+
+def _sweep(args: argparse.Namespace) -> None:
     from rrnn_plugin.experiments.multi_objective import run_multi_objective
     from rrnn_plugin.experiments.spec import SweepSpec, grid_points
     from rrnn_plugin.experiments.sweep import Sweep

@@ -34,6 +34,7 @@ from rrnn_plugin.experiments.search import config_runner, run_search
 from rrnn_plugin.experiments.spec import (
     BASELINE, LEARNED, SEARCH, TUNE, Point, SweepSpec, grid_points, target_name,
 )
+from rrnn_plugin.experiments.spec_checks import SpecError
 
 POLL_S = 30  # how often a worker with nothing to claim checks on other workers' claims
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, transitions
@@ -75,8 +76,16 @@ class Sweep:
         study = optuna.create_study(
             storage=self.storage, study_name=name, directions=DIRECTIONS, load_if_exists=True, sampler=sampler
         )
-        if "spec" not in study.user_attrs:
-            study.set_user_attr("spec", self.spec.to_json())
+        current, stored = self.spec.to_json(), study.user_attrs.get("spec")
+        if stored is not None:
+            changed = settings_changed(stored, current)
+            if changed:
+                raise SpecError(
+                    f"the sweep {self.spec.name!r} in {self.sweep_dir} ran with other values of {changed} than this "
+                    "spec gives: its finished runs would be mixed with runs of the new settings in one table.  "
+                    "Restore those values, or give the changed spec another name or sweep dir")
+        if stored != current:  # new, or grown (more seeds, datasets, baselines or targets): the report plans it
+            study.set_user_attr("spec", current)
         return study
 
     # ----- grid -----------------------------------------------------------------------------
@@ -351,6 +360,19 @@ class Sweep:
         return adopted
 
 # ----- helpers ----------------------------------------------------------------------------------
+# What a finished run depends on: a resumed sweep may add seeds, datasets, baselines or targets, but
+# not change these under the runs it has (SweepSpec keys; name, input and multi_objective are free).
+RUN_SETTINGS = ("baseline_config", "structure_config", "overrides", "baseline_overrides", "structure_overrides",
+                "tolerance", "start_lambda", "max_tries", "folds", "tuning", "env")
+
+
+def settings_changed(stored: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """The RUN_SETTINGS whose values differ between a study's stored spec and the current one
+    (both normalized through SweepSpec, so 20 and 20.0, or a default left out, are the same)."""
+    stored = SweepSpec.from_json({k: v for k, v in stored.items() if v is not None}).to_json()
+    return [key for key in RUN_SETTINGS if stored.get(key) != current.get(key)]
+
+
 def _point_attrs(point: Point) -> Dict[str, Any]:
     attrs = {"kind": point.kind, "dataset": point.dataset, "point": point.name, "seed": point.seed}
     for name in ("baseline", "target", "fold", "trial"):
