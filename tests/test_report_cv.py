@@ -166,6 +166,31 @@ def test_report_on_nothing_fails(tmp_path):
     assert result.returncode != 0 and "nothing to report" in result.stderr
 
 
+def report(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "allennlp", "rrnn-report", *map(str, args), "--include-package",
+                           "rrnn_plugin"], capture_output=True, text=True)
+
+
+def test_the_report_writes_nothing_into_databases_it_cannot_find(tmp_path):
+    typo = tmp_path / "typo.db"
+    result = report("--storage", f"sqlite:///{typo}", "-o", tmp_path / "out")
+    assert result.returncode != 0 and "does not exist" in result.stderr and not typo.exists()
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.db").write_bytes(b"")
+    result = report(tmp_path / "sweep", "-o", tmp_path / "out")
+    assert result.returncode != 0 and "is empty" in result.stderr
+    assert (tmp_path / "sweep" / "sweep.db").stat().st_size == 0
+
+
+def test_a_non_finite_number_in_a_results_csv_is_refused_naming_the_line(tmp_path):
+    rows = tmp_path / "results.csv"
+    rows.write_text("mode,dataset,kind,point,seed,transitions,validation_accuracy,test_accuracy\n"
+                    "grid,kitchen,baseline,baseline_1,0,24,0.8,0.8\n"
+                    "grid,kitchen,baseline,baseline_1,1,24,nan,0.8\n")
+    result = report(rows, "-o", tmp_path / "out")
+    assert result.returncode != 0 and "results.csv, line 3: validation_accuracy is nan" in result.stderr
+
+
 def test_a_panel_with_fewer_folds_than_its_reference_lines_is_marked_partial():
     from types import SimpleNamespace
 

@@ -53,6 +53,16 @@ class ReportCommand(Subcommand):
         return subparser
 
 
+def _refuse_missing_database(url: str) -> None:
+    """The report only reads: opening a SQLite URL whose file is missing or empty would create an
+    Optuna database there (a typo in --storage made a new file; an empty sweep.db got a schema)."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            state = "is empty" if os.path.isfile(path) else "does not exist"
+            raise SystemExit(f"rrnn-report: error: the database {path} {state}; nothing was written")
+
+
 def _run(args: argparse.Namespace) -> None:
     from rrnn_plugin.experiments.predictions import PredictionStore
     from rrnn_plugin.experiments.report import PREDICTIONS_FILE, collect_rows, merge_plans, read_csv, write_report
@@ -67,7 +77,10 @@ def _run(args: argparse.Namespace) -> None:
         if source.endswith(".csv"):
             if not os.path.isfile(source):
                 raise SystemExit(f"{source}: no such file")
-            rows.extend(read_csv(source))
+            try:
+                rows.extend(read_csv(source))
+            except ValueError as error:
+                raise SystemExit(f"rrnn-report: error: {error}") from None
             beside = os.path.join(os.path.dirname(os.path.abspath(source)), PREDICTIONS_FILE)
             if os.path.isfile(beside):
                 loaded.merge(PredictionStore.load(beside))
@@ -78,6 +91,7 @@ def _run(args: argparse.Namespace) -> None:
             raise SystemExit(f"{source}/sweep.db not found (pass --storage URL for a shared database)")
         if default_storage(source) in args.storage:
             continue  # read once, below
+        _refuse_missing_database(default_storage(source))
         source_rows, plan = collect_rows(default_storage(source))
         rows.extend(source_rows)
         plans.append(plan)
@@ -88,6 +102,7 @@ def _run(args: argparse.Namespace) -> None:
             print(f"[report] {path}: no such file; only the run folders' predictions are used (runs without "
                   "a folder have none: the report lists them)", file=sys.stderr)
     for url in dict.fromkeys(args.storage):  # each database once
+        _refuse_missing_database(url)
         source_rows, plan = collect_rows(url)
         rows.extend(source_rows)
         plans.append(plan)

@@ -91,8 +91,18 @@ def write_csv(rows: Sequence[Dict[str, Any]], path: str) -> None:
 
 
 def read_csv(path: str) -> List[Dict[str, Any]]:
+    """The rows of a results CSV; ValueError naming the line for a NaN or infinite number (the
+    report writes none; shown, it would read as "no data", and summed, it spreads)."""
+    rows = []
     with open(path, newline="") as f:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        reader = csv.DictReader(f)
+        for row in reader:
+            parsed = {k: _parse(v) for k, v in row.items()}
+            bad = [k for k, v in parsed.items() if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                raise ValueError(f"{path}, line {reader.line_num}: {bad[0]} is {parsed[bad[0]]}, not a finite number")
+            rows.append(parsed)
+    return rows
 
 
 # ----- summarizing --------------------------------------------------------------------------------
