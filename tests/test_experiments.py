@@ -76,6 +76,22 @@ def test_search_gives_up_outside_the_lambda_range(transitions, bound):
     assert len(history) < 25
 
 
+@pytest.mark.parametrize("settings", [{"start": float("nan")}, {"start": -1.0}, {"max_tries": 0},
+                                      {"target": float("inf")}, {"tolerance": -1.0}])
+def test_search_settings_that_cannot_search_are_refused(settings):
+    with pytest.raises(ValueError, match="lambda search: " + next(iter(settings))):
+        LambdaSearch(**{"target": 20, "tolerance": 10, "start": 8e-6, **settings})
+
+
+def test_rrnn_search_with_settings_that_cannot_search_exits_1(tmp_path):
+    command = [sys.executable, "-m", "allennlp", "rrnn-search", str(FIXTURES / "structure_learning.jsonnet"),
+               "--target-transitions", "5", "-s", str(tmp_path / "s"), "--start-lambda", "nan",
+               "--include-package", "rrnn_plugin"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "start must be a positive finite number" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_log_from_other_settings_is_refused():
     with pytest.raises(ValueError, match="proposes"):
         LambdaSearch(target=20, start=1e-4).decide([(8e-6, 90)])

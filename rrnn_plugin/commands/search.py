@@ -42,8 +42,13 @@ def _run(args: argparse.Namespace) -> None:
     from rrnn_plugin.experiments.search import config_runner, run_search
 
     overrides = json.loads(args.overrides) if args.overrides.strip() else {}
-    search = LambdaSearch(
-        target=args.target_transitions, tolerance=args.tolerance, start=args.start_lambda, max_tries=args.max_tries
-    )
+    try:
+        search = LambdaSearch(
+            target=args.target_transitions, tolerance=args.tolerance, start=args.start_lambda, max_tries=args.max_tries
+        )
+    except ValueError as error:
+        raise SystemExit(f"rrnn-search: error: {error}") from None
     outcome = run_search(search, args.serialization_dir, config_runner(args.config, overrides, args.threads))
     print(json.dumps(outcome.to_json(), indent=2))
+    if outcome.lambda_ is None:  # not one try finished: there is no result to use
+        raise SystemExit(f"rrnn-search: error: no try finished ({outcome.reason})")

@@ -40,6 +40,16 @@ class LambdaSearch:
     min_lambda: float = 1e-9
     max_lambda: float = 1e2
 
+    def __post_init__(self) -> None:
+        for name, low in (("target", 0.0), ("start", 0.0)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > low):
+                raise ValueError(f"lambda search: {name} must be a positive finite number, got {value!r}")
+        if not (isinstance(self.tolerance, (int, float)) and math.isfinite(self.tolerance) and self.tolerance >= 0):
+            raise ValueError(f"lambda search: tolerance must be a finite number >= 0, got {self.tolerance!r}")
+        if not isinstance(self.max_tries, int) or self.max_tries < 1:
+            raise ValueError(f"lambda search: max_tries must be an integer >= 1, got {self.max_tries!r}")
+
     def within(self, transitions: float) -> bool:
         return abs(transitions - self.target) <= self.tolerance
 
