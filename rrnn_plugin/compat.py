@@ -14,7 +14,8 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
    of the target.  We make Python's own safe filter (`tarfile.data_filter`, PEP 706: no absolute
    paths, no `..`, no links or devices out of the destination) the default of every tar extraction
    in the process, so `predict`, `evaluate`, `rrnn-visualize`, `rrnn-draw-structure` and configs
-   that load a model `from_archive` all refuse such archives (`tarfile.FilterError`).
+   that load a model `from_archive` all refuse such archives (`tarfile.FilterError`), and any whose
+   members add up to more than 8 GiB (`archives.MAX_EXTRACTED_BYTES`).
 4. `allennlp train --recover` on a finished run compares the given config with the saved one first;
    structure learning rewrites the saved config at its end (the pruned model's), so that comparison
    crashed with a KeyError.  A finished run (metrics.json written) is now refused before it, with a
@@ -94,9 +95,12 @@ torch.serialization.add_safe_globals(
     ]
 )
 
-# Safe extraction of model archives (item 3 above); Python >= 3.11.4 has the filters.
+# Safe extraction of model archives (item 3 above); Python >= 3.11.4 has the filters.  The filter
+# also bounds the total size extracted (rrnn_plugin/archives.py), so a small archive cannot fill a disk.
 if hasattr(tarfile, "data_filter"):
-    tarfile.TarFile.extraction_filter = staticmethod(tarfile.data_filter)
+    from rrnn_plugin.archives import bounded_data_filter
+
+    tarfile.TarFile.extraction_filter = staticmethod(bounded_data_filter)
 
 
 def _refuse_recovering_a_finished_run(create_serialization_dir):

@@ -29,7 +29,13 @@ def _run(args: argparse.Namespace) -> None:
     from rrnn_plugin.serve import Explainer, make_server
     from rrnn_plugin.serve.server import address
 
-    server = make_server(Explainer(args.archive, args.phrases), args.host, args.port, args.max_chars)
+    from rrnn_plugin.archives import ArchiveError
+
+    try:
+        explainer = Explainer(args.archive, args.phrases)
+    except ArchiveError as error:
+        raise SystemExit(f"rrnn-serve: error: {error}") from None
+    server = make_server(explainer, args.host, args.port, args.max_chars)
     host, port = address(server)
     print(f"rrnn-serve: http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
     try:

@@ -14,9 +14,9 @@ from typing import Any, Dict, Optional
 
 import torch
 from allennlp.data.token_indexers import SingleIdTokenIndexer
-from allennlp.models.archival import load_archive
 from allennlp.modules.token_embedders import Embedding
 
+from rrnn_plugin.archives import ArchiveError, load_model_archive
 from rrnn_plugin.dataset_readers.sentiment_reader import SentimentReader
 from rrnn_plugin.export.model import FORMAT_VERSION, PADDING_INDEX, UNKNOWN_INDEX, ExportError, SentimentNetwork
 from rrnn_plugin.export.vectors import VectorsMismatchError, vocabulary_extension
@@ -34,7 +34,10 @@ def export_archive(
     """
     target = Path(output)
     _check_target(target, Path(archive), force)
-    loaded = load_archive(archive, cuda_device=-1)
+    try:
+        loaded = load_model_archive(archive)
+    except ArchiveError as error:
+        raise ExportError(str(error)) from error
     network, config, vocabulary = _network(loaded.model.eval(), loaded.validation_dataset_reader, archive)
     if vectors is not None:
         config.update(training_vocab_size=len(vocabulary), vocabulary_extended_from=os.path.basename(vectors))

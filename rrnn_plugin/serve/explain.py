@@ -22,12 +22,12 @@ import torch
 
 class Explainer:
     def __init__(self, archive_path: str, phrases_file: Optional[str] = None) -> None:
-        from allennlp.models.archival import load_archive
         from allennlp.predictors import Predictor
 
+        from rrnn_plugin.archives import load_model_archive
         from rrnn_plugin.visualization.phrases import classifier_weights, find_encoder
 
-        archive = load_archive(archive_path, cuda_device=-1)
+        archive = load_model_archive(archive_path)  # ArchiveError: one line naming the archive
         self.model = archive.model.eval()
         self.predictor = Predictor.from_archive(archive, "sentiment")
         self.encoder = find_encoder(self.model)

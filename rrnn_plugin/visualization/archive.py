@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 
+from rrnn_plugin.archives import ArchiveError, load_model_archive, one_line
 from rrnn_plugin.visualization.structure import (
     STRUCTURE_FILE,
     Structure,
@@ -28,21 +29,12 @@ class VisualizationError(Exception):
     """A user-facing problem (missing file, unreadable data); the message is one line."""
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text
-
-
 def load_model(archive_path: str) -> Tuple[Model, DatasetReader]:
     """The archived model (CPU, eval mode) and the reader to read data for it."""
-    if not os.path.exists(archive_path):
-        raise VisualizationError(f"archive not found: {archive_path}")
-    from allennlp.models.archival import load_archive
-
     try:
-        archive = load_archive(archive_path, cuda_device=-1)
-    except Exception as error:  # AllenNLP raises many kinds here; the user needs the path
-        raise VisualizationError(f"cannot load archive {archive_path}: {_one_line(error)}") from error
+        archive = load_model_archive(archive_path)
+    except ArchiveError as error:
+        raise VisualizationError(str(error)) from error
     archive.model.eval()
     return archive.model, archive.validation_dataset_reader
 
@@ -54,7 +46,7 @@ def read_documents(
     try:
         instances = list(itertools.islice(reader.read(data_path), max_documents))
     except Exception as error:
-        raise VisualizationError(f"cannot read data {data_path}: {_one_line(error)}") from error
+        raise VisualizationError(f"cannot read data {data_path}: {one_line(error)}") from error
     for instance in instances:
         reader.apply_token_indexers(instance)
     if not instances:
@@ -71,7 +63,7 @@ def learned_structure_for(archive_path: str, wfsa_lengths: List[int]) -> Optiona
             found = find_structure_file(archive_path) if not archive_path.endswith(".json") else None
             structure = read_structure_file(found) if found else None
     except (OSError, ValueError) as error:
-        logger.warning("ignoring the learned structure of %s: %s", archive_path, _one_line(error))
+        logger.warning("ignoring the learned structure of %s: %s", archive_path, one_line(error))
         return None
     if structure is not None and not matches_lengths(structure, wfsa_lengths):
         logger.warning(
