@@ -102,6 +102,22 @@ def test_malformed_requests_get_clear_4xx_answers(server, body, status, fragment
     assert ok == 200  # the server keeps serving
 
 
+@pytest.mark.parametrize("length", ["-1", "twelve"])
+def test_a_content_length_below_zero_or_not_a_number_is_refused_at_once(server, length):
+    """With Content-Length -1 the server read until the client closed, past its size limit."""
+    import http.client
+
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/api/predict")
+    connection.putheader("Content-Length", length)
+    connection.endheaders()
+    connection.send(b'{"sentence": "' + b"x" * 10000)  # the client keeps its side open
+    response = connection.getresponse()
+    assert response.status == 400 and "Content-Length" in json.loads(response.read())["error"]
+    connection.close()
+
+
 def test_unknown_paths_and_methods(server):
     assert request(server + "/nothing")[0] == 404
     assert request(server + "/api/other", b"{}")[0] == 404

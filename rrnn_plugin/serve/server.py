@@ -88,7 +88,10 @@ def make_handler(explainer, max_chars: int):
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
-                self._json(HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a number"})
+                length = -1
+            if length < 0:  # rfile.read(-1) would read until the client closes, past the size limit
+                self._json(HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a number >= 0"})
+                self.close_connection = True
                 return
             if length > 4 * max_chars + 1024:
                 self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"the body has {length} bytes; too large"})
