@@ -10,6 +10,8 @@ Applied when the plugin is imported, for every predictor and model (AllenNLP's f
 2. `predict` and `evaluate` refuse an output path that is one of their inputs (the input file, the
    model archive) or an existing compressed archive (a `.tar.gz`/`.zip` is never a prediction or
    metrics file), before anything is opened.
+3. `evaluate` on data with a label the model never learned names the data file and the label
+   (AllenNLP's bare KeyError named neither).
 """
 import os
 import tempfile
@@ -108,7 +110,14 @@ def _guard_evaluate() -> None:
             check_output_path(output, inputs, "--output-file")
         for output in _split(predictions_output_file):
             check_output_path(output, inputs, "--predictions-output-file")
-        return original(archive_file, input_file, metrics_output_file, predictions_output_file, *args, **kwargs)
+        try:
+            return original(archive_file, input_file, metrics_output_file, predictions_output_file, *args, **kwargs)
+        except KeyError as error:  # AllenNLP indexes a label the model does not know: a bare KeyError
+            if "not found in vocab namespace" not in str(error):
+                raise
+            label = str(error).strip("\"'").split("' not found", 1)[0].lstrip("'")
+            raise ConfigurationError(f"{input_file}: the label {label!r} is not one of the model's labels (it was "
+                                     f"trained without it), so it cannot be evaluated on this data") from None
 
     evaluate_from_archive._rrnn_guarded = True  # type: ignore[attr-defined]
     evaluate.evaluate_from_archive = evaluate_from_archive

@@ -83,6 +83,15 @@ def test_evaluate_refuses_to_write_metrics_over_its_inputs(archive, tmp_path):
     assert data.read_text() == (FIXTURES / "reviews.tsv").read_text()
 
 
+def test_evaluate_names_the_file_and_a_label_the_model_does_not_know(archive, tmp_path):
+    data = tmp_path / "other.tsv"
+    data.write_text("positive\tgood pan\nneutral\tan ordinary knife\n")
+    config = json.dumps({"dataset_reader": {"type": "tsv_sentiment"}})
+    done = allennlp("evaluate", archive, data, "-o", config, cwd=tmp_path)
+    assert done.returncode != 0
+    assert f"{data}: the label 'neutral' is not one of the model's labels" in done.stderr
+
+
 def test_force_does_not_wipe_a_folder_that_is_not_a_run(tmp_path):
     folder = tmp_path / "mine"
     (folder / "sub").mkdir(parents=True)

@@ -135,6 +135,9 @@ def tsv_cases():
     yield "tsv-bom", lambda c: [i["label"].label for i in tsv(c, "\ufeff1\tgood\n0\tbad\n")], Returns(lambda l: l == ["1", "0"])
     yield "tsv-latin1", lambda c: len(read(TsvSentimentReader(), c.file("l.tsv", b"1\tcaf\xe9\n0\tbad\n", binary=True))), \
         Returns(lambda n: n == 2)
+    yield "tsv-utf16", lambda c: [i["label"].label for i in read(TsvSentimentReader(), c.file(
+        "u.tsv", "1\tgood\n0\tbad\n".encode("utf-16"), binary=True))], Returns(lambda l: l == ["1", "0"])
+    yield "tsv-lone-cr", lambda c: tsv(c, "1\tgood\n0\tbad\r1\tnice\n"), Raises(DataFormatError, r"line 2: a carriage return")
     yield "tsv-header-line", lambda c: tsv(c, "label\ttext\n1\tgood\n0\tbad\n"), \
         Raises(DataFormatError, "line 1: .*looks like a header")
     yield "tsv-rare-first-label-is-no-header", lambda c: [i["label"].label for i in tsv(c, "2\tfine\n1\tgood\n1\tok\n")], \

@@ -17,11 +17,14 @@ logger = logging.getLogger(__name__)
 
 
 def decode_text_file(path: Union[str, os.PathLike]) -> str:
-    """The file as text: utf-8 (a BOM is dropped) if it decodes, else latin-1, which never fails.
+    """The file as text: UTF-16 if it starts with its BOM, utf-8 (a BOM is dropped) if it decodes,
+    else latin-1, which never fails.
 
     The fallback is per file, so a single bad byte cannot mix two decodings in one file.
     """
     data = Path(path).read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 BOM (Windows "Unicode" text): latin-1 would garble it
+        return data.decode("utf-16")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -43,6 +46,9 @@ def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, st
         line = line.rstrip("\r")
         if not line.strip():
             continue
+        if "\r" in line:  # a lone CR in a file of LF lines: two documents would read as one
+            raise DataFormatError(path, number, "a carriage return (\\r) inside the line: the file mixes line "
+                                  "endings; convert it to \\n line endings (e.g. with dos2unix)")
         if "\t" not in line:
             raise DataFormatError(path, number, "no tab between label and text")
         label, text = line.split("\t", 1)
