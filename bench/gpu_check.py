@@ -233,9 +233,11 @@ def training_epoch(device: torch.device, documents: int) -> dict:
 
 
 # ----- report ----------------------------------------------------------------------------------
-def targets(rows: List[dict]) -> Dict[str, str]:
-    """Issue 17's two targets; "not measured" where no shape tests one (the CPU dry run has no
-    T >= 1024), so a dry run never reads as a verdict."""
+def targets(rows: List[dict], device: torch.device = torch.device("cuda")) -> Dict[str, str]:
+    """Issue 17's two targets, which are about a GPU: "not measured" on another device (the CPU dry
+    run) or where no shape tests one, so a dry run never reads as a verdict."""
+    if device.type != "cuda":
+        return {"floor": "not measured (no GPU)", "lstm": "not measured (no GPU: cuDNN's LSTM)"}
     long = [r for r in rows if r["T"] >= 1024]
     floor = all(r["kernel_vs_floor_fwdbwd"] <= 1.5 for r in long)
     lstm = all(r["lstm_vs_kernel_fwdbwd"] > 1 for r in rows)
@@ -280,10 +282,13 @@ def markdown(results: dict) -> str:
     verdicts = results["targets"]
     lines += [f"Targets (issue 17): fwd+bwd <= 1.5x the floor at T >= 1024: {verdicts['floor']}; faster than cuDNN LSTM "
               f"at every shape: {verdicts['lstm']}.", ""]
-    start = results["chunked_from"]
-    lines += ["CHUNKED_MIN_STEPS (modules/recurrence.py) these timings support: " +
-              (f"{start} (the chunked PyTorch path beats the loop at every shape from T = {start})." if start
-               else "none (the loop is as fast or faster at the longest T measured, or no shape timed both)."), ""]
+    start = results.get("chunked_from")
+    if meta["device"] != "cuda":
+        lines += ["CHUNKED_MIN_STEPS (modules/recurrence.py): not measured (the chunked form is used on a GPU only).", ""]
+    else:
+        lines += ["CHUNKED_MIN_STEPS (modules/recurrence.py) these timings support: " +
+                  (f"{start} (the chunked PyTorch path beats the loop at every shape from T = {start})." if start
+                   else "none (the loop is as fast or faster at the longest T measured, or no shape timed both)."), ""]
     return "\n".join(lines)
 
 
@@ -302,8 +307,8 @@ def main(argv=None) -> int:
     print(f"correctness: {sum(r['ok'] for r in results['correctness'])}/{len(results['correctness'])} ok", flush=True)
     results["speed"] = speed(device, QUICK_SHAPES if args.quick else FULL_SHAPES, reps=3 if args.quick else 10)
     results["epoch"] = training_epoch(device, 64 if args.quick else 1600)
-    results["targets"] = targets(results["speed"])
-    results["chunked_from"] = chunked_from(results["speed"])
+    results["targets"] = targets(results["speed"], device)
+    results["chunked_from"] = chunked_from(results["speed"]) if device.type == "cuda" else None
     results["meta"] = {"device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
                        else platform.processor() or platform.machine(), "torch": torch.__version__,
                        "date": time.strftime("%Y-%m-%d"), "seconds": time.perf_counter() - started, "quick": args.quick}

@@ -5,8 +5,9 @@ the input: a missing input file, or the input named as the output, left an empty
 user's data was, and `evaluate --output-file model.tar.gz` wrote its metrics over the archive.
 Applied when the plugin is imported, for every predictor and model (AllenNLP's files unchanged):
 
-1. `predict` writes to a temporary file beside `--output-file` and renames it over the output only
-   once every line is answered; a run that fails or is interrupted leaves the old file as it was.
+1. `predict` writes to a temporary file beside `--output-file` (beside a symlink's target) and
+   renames it over the output, keeping its mode, only once every line is answered; a run that fails
+   or is interrupted leaves the old file as it was.  A FIFO or /dev/stdout is written directly.
 2. `predict` and `evaluate` refuse an output path that is one of their inputs (the input file, the
    model archive) or an existing compressed archive (a `.tar.gz`/`.zip` is never a prediction or
    metrics file), before anything is opened.
@@ -14,15 +15,34 @@ Applied when the plugin is imported, for every predictor and model (AllenNLP's f
    (AllenNLP's bare KeyError named neither).
 """
 import os
+import stat
 import tempfile
 from typing import Iterable, Optional
 
 from allennlp.common.checks import ConfigurationError
 
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"PK\x03\x04", b"BZh", b"\xfd7zXZ")  # gzip, zip, bzip2, xz
+_UMASK = os.umask(0o022)  # read once, at import (setting it is process-wide); restored at once
+os.umask(_UMASK)
+
+
+def is_regular_or_new(path: str) -> bool:
+    """Only a regular file (or a path not there yet) is written beside itself and replaced: a FIFO,
+    /dev/stdout or a process substitution is written directly, as AllenNLP does, never read."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+def _local_file(given: str) -> str:
+    """`data.tsv#test` names data.tsv (the readers' part suffix), when that file exists."""
+    head = given.split("#", 1)[0]
+    return head if "#" in given and os.path.exists(head) else given
 
 
 def _same_file(a: str, b: str) -> bool:
+    b = _local_file(b)
     try:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet), or is not a local file (a URL)
@@ -30,12 +50,13 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def _is_archive(path: str) -> bool:
+    if path.endswith((".tar", ".tar.gz", ".tgz", ".zip")):
+        return True
     try:
         with open(path, "rb") as handle:
-            head = handle.read(6)
+            return handle.read(6).startswith(_ARCHIVE_MAGIC)
     except OSError:
         return False
-    return head.startswith(_ARCHIVE_MAGIC) or path.endswith((".tar", ".tar.gz", ".tgz", ".zip"))
 
 
 def check_output_path(output: Optional[str], inputs: Iterable[Optional[str]], option: str) -> None:
@@ -46,7 +67,7 @@ def check_output_path(output: Optional[str], inputs: Iterable[Optional[str]], op
         if given and given != "-" and _same_file(output, given):
             raise ConfigurationError(f"{option} {output} is also an input of this command ({given}); writing it would "
                                      "destroy that input: choose another output file")
-    if os.path.exists(output) and _is_archive(output):
+    if os.path.exists(output) and is_regular_or_new(output) and _is_archive(output):
         raise ConfigurationError(f"{option} {output} is an existing archive, not a predictions or metrics file; "
                                  "it is left as it is: choose another output file")
 
@@ -66,15 +87,17 @@ def _guard_predict() -> None:
 
     def __init__(self, predictor, input_file, output_file, *args, **kwargs):
         check_output_path(output_file, [input_file], "--output-file")
-        original_init(self, predictor, input_file, None, *args, **kwargs)
-        self._rrnn_final_output = output_file
-        if output_file:
-            folder, name = os.path.split(os.path.abspath(output_file))
+        staged = bool(output_file) and is_regular_or_new(output_file)
+        original_init(self, predictor, input_file, None if staged else output_file, *args, **kwargs)
+        self._rrnn_final_output = os.path.realpath(output_file) if staged else None  # a symlink's target
+        if staged:
+            folder, name = os.path.split(self._rrnn_final_output)
             self._output_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by run)
                 "w", dir=folder, prefix=f".{name}.", suffix=".partial", delete=False)
 
     def run(self) -> None:
-        partial = self._output_file
+        final = self._rrnn_final_output
+        partial = self._output_file if final else None
         try:
             original_run(self)
         except BaseException:
@@ -83,10 +106,9 @@ def _guard_predict() -> None:
                 os.unlink(partial.name)
             raise
         if partial is not None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(partial.name, 0o666 & ~umask)  # as open() would have made it, not 0600
-            os.replace(partial.name, self._rrnn_final_output)
+            old = os.stat(final).st_mode if os.path.exists(final) else None
+            os.chmod(partial.name, stat.S_IMODE(old) if old is not None else 0o666 & ~_UMASK)  # not 0600
+            os.replace(partial.name, final)
         from rrnn_plugin.predictors.predict_lines import report_failed_lines
 
         report_failed_lines(self)

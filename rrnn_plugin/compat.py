@@ -98,9 +98,12 @@ torch.serialization.add_safe_globals(
 # Safe extraction of model archives (item 3 above); Python >= 3.11.4 has the filters.  The filter
 # also bounds the total size extracted (rrnn_plugin/archives.py), so a small archive cannot fill a disk.
 if hasattr(tarfile, "data_filter"):
-    from rrnn_plugin.archives import bounded_data_filter
+    from allennlp.models import archival as _archival
+
+    from rrnn_plugin.archives import bounded_data_filter, bounded_extracted_archive
 
     tarfile.TarFile.extraction_filter = staticmethod(bounded_data_filter)
+    _archival.extracted_archive = bounded_extracted_archive
 
 
 def _refuse_recovering_a_finished_run(create_serialization_dir):

@@ -40,6 +40,26 @@ def test_an_unloadable_archive_is_named_in_one_line(broken_archives, kind):
     assert str(broken_archives[kind]) in message and "\n" not in message
 
 
+def test_a_refused_archive_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(archives, "MAX_EXTRACTED_BYTES", 1000)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    path = _tar(tmp_path / "bomb.tar.gz", [("config.json", b"{}"), ("a.bin", b"\0" * 600), ("b.bin", b"\0" * 600)])
+    with pytest.raises(ArchiveError, match="'b.bin' would bring .* 1,202 bytes, over the 1,000 bytes limit"):
+        load_model_archive(str(path))
+    assert list(scratch.iterdir()) == []
+
+
+def test_an_unpacked_run_folder_is_not_refused_as_missing(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ArchiveError) as error:
+        load_model_archive(str(tmp_path / "run"))  # AllenNLP reads a folder; this one has no model
+    assert "model archive not found" not in str(error.value) and "cannot load model archive" in str(error.value)
+
+
 def test_extraction_stops_at_the_size_bound_before_writing(tmp_path, monkeypatch):
     monkeypatch.setattr(archives, "MAX_EXTRACTED_BYTES", 1000)
     path = _tar(tmp_path / "big.tar.gz", [("a.bin", b"\0" * 600), ("b.bin", b"\0" * 600)])

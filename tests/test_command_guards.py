@@ -55,13 +55,44 @@ def test_predict_replaces_the_output_once_every_line_is_answered(archive, tmp_pa
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text('{"sentence": "great pan"}\nnot json\n{"sentence": "bad knife"}\n')
     output.write_text("old\n")
+    output.chmod(0o640)
+    old_mode = 0o640  # the replaced file keeps the old one's mode
     done = predict(archive, source, output, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert ["label" in r for r in records] == [True, False, True] and records[1]["line"] == 2
     assert "1 of 3 input lines could not be predicted (lines 2)" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
-    assert output.stat().st_mode & 0o044  # readable as a file open() makes, not a 0600 temporary
+    assert output.stat().st_mode & 0o777 == old_mode  # not the 0600 of a temporary file
+
+
+def test_predict_writes_through_a_symlink_and_into_a_fifo(archive, tmp_path):
+    import os
+    import threading
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"sentence": "great pan"}\n')
+    target, link = tmp_path / "shared.jsonl", tmp_path / "link.jsonl"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    assert predict(archive, source, link, tmp_path).returncode == 0
+    assert link.is_symlink() and '"label"' in target.read_text()  # the link still points at the new output
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    done = predict(archive, source, fifo, tmp_path)
+    reader.join(timeout=120)
+    assert done.returncode == 0 and '"label"' in received[0], done.stderr[-2000:]
+
+
+def test_an_input_with_a_part_suffix_is_still_an_input(archive, tmp_path):
+    data = tmp_path / "dev.tsv"
+    data.write_text((FIXTURES / "reviews.tsv").read_text())
+    done = allennlp("evaluate", archive, f"{data}#test", "--output-file", data, cwd=tmp_path)
+    assert done.returncode != 0 and "also an input" in done.stderr
+    assert data.read_text() == (FIXTURES / "reviews.tsv").read_text()
 
 
 def test_predict_fails_when_no_line_could_be_predicted(archive, tmp_path):

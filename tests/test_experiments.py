@@ -531,6 +531,8 @@ def test_a_changed_spec_may_grow_the_grid_but_not_change_its_runs_settings(tmp_p
     grown = sweep_module.Sweep(SweepSpec.from_json({**first, "seeds": [0, 1]}), str(tmp_path), progress=lambda _: None)
     assert grown.run_grid() == 1 and len(calls) == 2  # the new seed only
     assert grown.study("grow:grid").user_attrs["spec"]["seeds"] == [0, 1]  # the report plans both seeds
+    smaller = sweep_module.Sweep(SweepSpec.from_json(first), str(tmp_path), progress=lambda _: None)
+    assert smaller.study("grow:grid").user_attrs["spec"]["seeds"] == [0, 1]  # a smaller worker does not shrink it
 
 
 def test_a_non_finite_metric_fails_its_point_once_naming_the_file(tmp_path):

@@ -33,6 +33,7 @@ def test_chunked_from_is_the_first_length_from_which_chunked_always_wins():
 
 
 def test_targets_are_not_judged_on_shapes_that_do_not_test_them():
+    assert all(v.startswith("not measured") for v in gpu_check.targets([_row(1024)], gpu_check.torch.device("cpu")).values())
     assert gpu_check.targets([_row(256, floor=9.0)])["floor"].startswith("not measured")
     assert gpu_check.targets([_row(1024, floor=1.4), _row(4096, floor=1.5)])["floor"] == "met"
     assert gpu_check.targets([_row(1024, floor=1.6)])["floor"] == "not met"
@@ -50,6 +51,6 @@ def test_gpu_check_runs_every_path_on_the_cpu(tmp_path):
     assert {c["semiring"] for c in checks if "gradcheck" in c["check"]} == {"plus_times", "max_times", "max_plus"}
     assert all({"projection", "kernel", "torch", "chunked", "lstm"} <= set(row["ms"]) for row in results["speed"])
     assert results["epoch"]["epoch_s"] > 0
-    assert results["targets"]["floor"].startswith("not measured")  # the quick shapes stop at T = 32
+    assert results["targets"]["floor"].startswith("not measured") and results["chunked_from"] is None  # no GPU
     report = (tmp_path / "gpu_results.md").read_text()
     assert "## Speed" in report and "CHUNKED_MIN_STEPS" in report

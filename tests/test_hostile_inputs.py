@@ -137,7 +137,10 @@ def tsv_cases():
         Returns(lambda n: n == 2)
     yield "tsv-utf16", lambda c: [i["label"].label for i in read(TsvSentimentReader(), c.file(
         "u.tsv", "1\tgood\n0\tbad\n".encode("utf-16"), binary=True))], Returns(lambda l: l == ["1", "0"])
-    yield "tsv-lone-cr", lambda c: tsv(c, "1\tgood\n0\tbad\r1\tnice\n"), Raises(DataFormatError, r"line 2: a carriage return")
+    yield "tsv-lone-cr-ending-a-row", lambda c: tsv(c, "1\tgood\n0\tbad\r1\tnice\n"), \
+        Raises(DataFormatError, r"line 2: a carriage return")
+    yield "tsv-stray-cr-in-text", lambda c: [len(i["tokens"]) for i in tsv(c, "1\tgood\rpan\n0\tbad\n")], \
+        Returns(lambda n: n == [4, 3])  # <s> good pan </s>: the CR is whitespace
     yield "tsv-header-line", lambda c: tsv(c, "label\ttext\n1\tgood\n0\tbad\n"), \
         Raises(DataFormatError, "line 1: .*looks like a header")
     yield "tsv-rare-first-label-is-no-header", lambda c: [i["label"].label for i in tsv(c, "2\tfine\n1\tgood\n1\tok\n")], \

@@ -1,6 +1,7 @@
 """Reader for the paper authors' plain format: one `label<TAB>text` document per line."""
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -33,6 +34,7 @@ def decode_text_file(path: Union[str, os.PathLike]) -> str:
 
 
 MAX_LABEL_LENGTH = 40  # a longer first column (or one with spaces) is text, not a label
+_ROW_AFTER_CR = re.compile(r"\r[^\s\t]{1,%d}\t" % MAX_LABEL_LENGTH)
 
 
 def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, str]]:
@@ -46,9 +48,11 @@ def read_tsv_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str, st
         line = line.rstrip("\r")
         if not line.strip():
             continue
-        if "\r" in line:  # a lone CR in a file of LF lines: two documents would read as one
-            raise DataFormatError(path, number, "a carriage return (\\r) inside the line: the file mixes line "
-                                  "endings; convert it to \\n line endings (e.g. with dos2unix)")
+        if "\r" in line:
+            if _ROW_AFTER_CR.search(line):  # a CR ending a row in a file of LF lines: two documents in one
+                raise DataFormatError(path, number, "a carriage return (\\r) followed by what looks like another "
+                                      "label<TAB>text row: the file mixes line endings; convert them to \\n")
+            line = line.replace("\r", " ")  # a stray CR inside a document's text is only whitespace
         if "\t" not in line:
             raise DataFormatError(path, number, "no tab between label and text")
         label, text = line.split("\t", 1)

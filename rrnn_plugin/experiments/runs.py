@@ -206,4 +206,7 @@ def training_seconds(row: Dict[str, Any]) -> Optional[float]:
     folder = row.get("serialization_dir")
     if not folder or not os.path.isfile(os.path.join(str(folder), "metrics.json")):
         return row.get("training_s")
-    return read_run_result(str(folder)).duration_s
+    try:
+        return read_run_result(str(folder)).duration_s
+    except ValueError:  # a non-finite metric in that file: its point failed, the report still runs
+        return row.get("training_s")

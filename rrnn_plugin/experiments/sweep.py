@@ -84,7 +84,7 @@ class Sweep:
                     f"the sweep {self.spec.name!r} in {self.sweep_dir} ran with other values of {changed} than this "
                     "spec gives: its finished runs would be mixed with runs of the new settings in one table.  "
                     "Restore those values, or give the changed spec another name or sweep dir")
-        if stored != current:  # new, or grown (more seeds, datasets, baselines or targets): the report plans it
+        if stored is None or grid_grew(stored, current):  # the report plans the stored grid
             study.set_user_attr("spec", current)
         return study
 
@@ -364,6 +364,15 @@ class Sweep:
 # not change these under the runs it has (SweepSpec keys; name, input and multi_objective are free).
 RUN_SETTINGS = ("baseline_config", "structure_config", "overrides", "baseline_overrides", "structure_overrides",
                 "tolerance", "start_lambda", "max_tries", "folds", "tuning", "env")
+
+
+def grid_grew(stored: Dict[str, Any], current: Dict[str, Any]) -> bool:
+    """Whether `current` adds seeds, datasets, baselines or targets to `stored` and drops none (a
+    worker started with a smaller spec must not shrink the plan the report reads)."""
+    keys = ("datasets", "seeds", "baselines", "targets")
+    as_set = lambda spec, key: {str(v) for v in spec.get(key) or []}  # noqa: E731
+    return (all(as_set(stored, k) <= as_set(current, k) for k in keys)
+            and any(as_set(stored, k) != as_set(current, k) for k in keys))
 
 
 def settings_changed(stored: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
