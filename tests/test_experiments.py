@@ -475,11 +475,8 @@ def test_an_interrupted_sweep_frees_its_point(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, monkeypatch):
-    """Export the finished trials, lose the database and every run folder (a new session), adopt
-    the export: the remaining points run, the finished ones do not."""
-    import optuna
-
+def _moved_sweep(monkeypatch):
+    """A tuned, cross-validated one-dataset spec with training faked: (the calls list, the spec)."""
     from rrnn_plugin.experiments import sweep as sweep_module
 
     calls = []
@@ -488,6 +485,17 @@ def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, 
     spec = SweepSpec.from_json({"name": "moved", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
                                 "targets": [20], "tolerance": 5, "start_lambda": 4e-4, "folds": 2,
                                 "tuning": {"trials": 1, "space": {"trainer.optimizer.lr": {"low": 0.01, "high": 0.04}}}})
+    return calls, spec
+
+
+def test_a_sweep_continues_from_an_exported_state_without_its_folders(tmp_path, monkeypatch):
+    """Export the finished trials, lose the database and every run folder (a new session), adopt
+    the export: the remaining points run, the finished ones do not."""
+    import optuna
+
+    from rrnn_plugin.experiments import sweep as sweep_module
+
+    calls, spec = _moved_sweep(monkeypatch)
     points = grid_points(spec)
     first = sweep_module.Sweep(spec, str(tmp_path / "old"), progress=lambda _: None)
     assert first.run_grid(max_trials=4) == 4  # tune trials 0, 1, the search, the learned tuning trial
@@ -565,12 +573,7 @@ def test_an_adopted_state_never_reuses_folders_outside_the_new_sweep_dir(tmp_pat
     folders are neither read as its runs nor completed nor cleared."""
     from rrnn_plugin.experiments import sweep as sweep_module
 
-    calls = []
-    monkeypatch.setattr(sweep_module, "train", fake_train(calls))
-    monkeypatch.setattr("rrnn_plugin.experiments.search.train", fake_train(calls))
-    spec = SweepSpec.from_json({"name": "moved", "datasets": ["kitchen"], "seeds": [0], "baselines": ["1"],
-                                "targets": [20], "tolerance": 5, "start_lambda": 4e-4, "folds": 2,
-                                "tuning": {"trials": 1, "space": {"trainer.optimizer.lr": {"low": 0.01, "high": 0.04}}}})
+    calls, spec = _moved_sweep(monkeypatch)
     first = sweep_module.Sweep(spec, str(tmp_path / "old"), progress=lambda _: None)
     assert first.run_grid(max_trials=4) == 4
     state = tmp_path / "state.jsonl"
