@@ -103,6 +103,51 @@ def test_export_refuses_a_non_empty_folder_and_bad_folders(pruned_archive, tmp_p
         load(occupied)
 
 
+def _tampered(source: Path, target: Path, config=None, vocabulary=None, weights=None) -> Path:
+    """A copy of the export `source` with one file changed by a function of its content."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, target)
+    if config:
+        data = json.loads((target / "config.json").read_text())
+        (target / "config.json").write_text(json.dumps(config(data)))
+    if vocabulary:
+        lines = (target / "vocabulary.txt").read_text().split("\n")
+        (target / "vocabulary.txt").write_text("\n".join(vocabulary(lines)))
+    if weights:
+        state = load_file(str(target / "model.safetensors"))
+        weights(state)
+        save_file(state, str(target / "model.safetensors"))
+    return target
+
+
+def test_a_tampered_export_is_refused_naming_the_file_and_what(pruned_archive, tmp_path):
+    """An export folder is untrusted input: a NaN weight gave a confident label, a missing key a
+    bare KeyError, a repeated vocabulary line shifted every later word's row in silence."""
+    from rrnn_plugin.export import ExportError, load
+    from rrnn_plugin.export.archive import export_archive
+
+    good = tmp_path / "good"
+    export_archive(str(pruned_archive), str(good), program=False)
+    cases = {
+        "nan": ({"weights": lambda s: s["classifier.weight"].fill_(float("nan"))},
+                r"model.safetensors: tensor 'classifier.weight' has \d+ NaN"),
+        "int": ({"weights": lambda s: s.__setitem__("classifier.bias", s["classifier.bias"].long())},
+                r"'classifier.bias' is torch.int64"),
+        "labels": ({"config": lambda c: {k: v for k, v in c.items() if k != "labels"}}, r"config.json: 'labels'"),
+        "twice": ({"config": lambda c: {**c, "labels": [c["labels"][0]] * 2}}, "has a label twice"),
+        "max_tokens": ({"config": lambda c: {**c, "tokenizer": {**c["tokenizer"], "max_tokens": 0}}}, "max_tokens"),
+        "shape": ({"config": lambda c: {**c, "labels": c["labels"] + ["neutral"]}}, "does not fit config.json"),
+        "repeat": ({"vocabulary": lambda lines: lines[:3] + [lines[2]] + lines[4:]}, r"vocabulary.txt, line 4: .* repeats line 3"),
+    }
+    for name, (change, message) in cases.items():
+        with pytest.raises(ExportError, match=message):
+            load(_tampered(good, tmp_path / name, **change))
+    assert load(good).predict(["great knife"])[0]["label"] in load(good).labels
+
+
 def test_export_refuses_models_it_cannot_reproduce(tmp_path):
     """A contextual-feature or otherwise unsupported model is refused with the reason, before any write."""
     from allennlp.commands.train import train_model_from_file

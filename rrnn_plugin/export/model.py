@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 
+from rrnn_plugin.export.checks import check_config, check_probabilities, check_weights, read_vocabulary
+from rrnn_plugin.export.errors import ExportError
 from rrnn_plugin.kernels import denormals
 from rrnn_plugin.modules import RationalRnnLayers
 from rrnn_plugin.text_cleaning import document_tokens
@@ -24,10 +26,6 @@ from rrnn_plugin.text_cleaning import document_tokens
 FORMAT_VERSION = 1
 MICRO_BATCH = 16  # documents per network call, sorted by length (bench/inference.py)
 PADDING_INDEX, UNKNOWN_INDEX = 0, 1
-
-
-class ExportError(ValueError):
-    """A folder that is not an export this version can read, or a model it cannot export."""
 
 
 class SentimentNetwork(torch.nn.Module):
@@ -115,6 +113,7 @@ class ExportedModel:
         return words, settings["max_tokens"] is not None and length > settings["max_tokens"]
 
     def _result(self, ids: List[int], cut: bool, probs: List[float]) -> Dict[str, Any]:
+        check_probabilities(probs)  # a label is never picked from NaN
         best = max(range(len(probs)), key=probs.__getitem__)
         result: Dict[str, Any] = {"label": self.labels[best], "probs": dict(zip(self.labels, probs))}
         boundary = self._tokenizer["add_boundary_tokens"]
@@ -156,18 +155,25 @@ def load(folder: Union[str, Path], device: Optional[str] = None) -> ExportedMode
 
     folder = Path(folder)
     config = read_config(folder)
-    vocabulary = (folder / "vocabulary.txt").read_text(encoding="utf-8").split("\n")
-    if vocabulary and vocabulary[-1] == "":
-        vocabulary.pop()
-    if len(vocabulary) != config["vocab_size"]:
-        raise ExportError(f"{folder / 'vocabulary.txt'}: {len(vocabulary)} words, config.json says "
-                          f"{config['vocab_size']}")
-    network = SentimentNetwork(config["vocab_size"], config["embedding_dim"], config["encoder"], len(config["labels"]))
-    state = load_file(str(folder / "model.safetensors"))
-    missing, unexpected = network.load_state_dict(state, strict=False)
+    check_config(folder / "config.json", config)
+    vocabulary = read_vocabulary(folder / "vocabulary.txt", config["vocab_size"])
+    try:
+        network = SentimentNetwork(config["vocab_size"], config["embedding_dim"], config["encoder"],
+                                   len(config["labels"]))
+    except (TypeError, ValueError) as error:
+        raise ExportError(f"{folder / 'config.json'}: 'encoder' does not build an encoder ({error})") from error
+    weights = folder / "model.safetensors"
+    try:
+        state = load_file(str(weights))
+    except Exception as error:  # safetensors' own errors, OSError: the path is what the user needs
+        raise ExportError(f"{weights}: cannot read the weights ({type(error).__name__}: {error})") from error
+    check_weights(weights, state)
+    try:
+        missing, unexpected = network.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a shape that does not fit config.json
+        raise ExportError(f"{weights} does not fit config.json: {' '.join(str(error).split())}") from error
     if missing or unexpected:
-        raise ExportError(f"{folder / 'model.safetensors'} does not fit config.json: missing {missing}, "
-                          f"unexpected {unexpected}")
+        raise ExportError(f"{weights} does not fit config.json: missing {missing}, unexpected {unexpected}")
     if device is not None:
         network.to(device)
     return ExportedModel(config, vocabulary, network)
