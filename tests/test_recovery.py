@@ -60,6 +60,39 @@ def test_a_run_killed_mid_training_recovers_to_the_uninterrupted_result(tmp_path
         assert torch.equal(final[0][name], final[1][name]), name
 
 
+# `allennlp ...` that dies (as by SIGKILL: no cleanup) right after best.th first holds the pruned model
+# (learned_structure.json exists), before the switch epoch's training state is written.
+DIE_AFTER_PRUNED_BEST = """
+import os, sys
+replace = os.replace
+def dying_replace(src, dst, *args, **kwargs):
+    replace(src, dst, *args, **kwargs)
+    folder = os.path.dirname(str(dst))
+    if str(dst).endswith("best.th") and os.path.exists(os.path.join(folder, "learned_structure.json")):
+        os._exit(137)
+os.replace = dying_replace
+from allennlp.commands import main
+sys.argv = ["allennlp"] + sys.argv[1:]
+main()
+"""
+
+
+def test_a_run_killed_as_best_th_becomes_the_pruned_model_recovers(tmp_path):
+    """Recovery then replays the last structure epoch, whose switch read that best.th (the pruned
+    model) as the structure phase's best weights and failed with a size mismatch on every retry."""
+    overrides = json.dumps(LONG)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert allennlp("train", str(CONFIG), "-s", str(whole), "-o", overrides).returncode == 0
+    assert not (whole / "structure_best.th").exists()  # kept only while a replay of the switch can happen
+    dying = subprocess.run([sys.executable, "-c", DIE_AFTER_PRUNED_BEST, "train", str(CONFIG), "-s", str(killed),
+                            "-o", overrides, "--include-package", "rrnn_plugin"], cwd=ROOT, capture_output=True)
+    assert dying.returncode == 137 and not (killed / "metrics.json").exists()
+    recovered = allennlp("train", str(CONFIG), "-s", str(killed), "-o", overrides, "--recover")
+    assert recovered.returncode == 0, recovered.stderr[-2000:]
+    for key in COMPARED:
+        assert metrics(killed)[key] == metrics(whole)[key], key
+
+
 def test_a_partial_checkpoint_is_skipped_and_a_finished_run_is_not_retrained(tmp_path):
     overrides = json.dumps({"trainer.num_epochs": 4, "random_seed": 5, "numpy_seed": 5, "pytorch_seed": 5})
     run, config = tmp_path / "run", FIXTURES / "rational_classifier.jsonnet"

@@ -109,7 +109,9 @@ from rrnn_plugin.training.pruning import (
     structure_report,
 )
 from rrnn_plugin.training.regularizers import group_lasso_alphas
-from rrnn_plugin.training.run_files import finish_run_files, plain, write_json, write_structure_archive
+from rrnn_plugin.training.run_files import (
+    STRUCTURE_BEST, finish_run_files, plain, save_structure_best, write_json, write_structure_archive,
+)
 
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
@@ -332,6 +334,8 @@ class PruneAndFinetuneCallback(TrainerCallback):
         best_weights = _best_weights_file(trainer, self.serialization_dir)
         if not tracker.is_best_so_far() and best_weights is not None:
             trainer._load_model_state(best_weights)
+        if is_primary:
+            save_structure_best(self.serialization_dir, self.model)
         alphas = group_lasso_alphas(self.model)
         local_report = structure_report(self.model, self.eps)
         report = primary_decides(local_report)
@@ -483,6 +487,9 @@ def _best_weights_file(trainer: "GradientDescentTrainer", serialization_dir: str
     """The trainer's `best.th`, also when a `--recover`ed trainer does not know it: AllenNLP saves
     an epoch's checkpoint *before* it sets `_best_model_filename`, so a run recovered from the
     checkpoint of its first best epoch (e.g. epoch 0) has None although `best.th` exists."""
+    kept = os.path.join(serialization_dir, STRUCTURE_BEST)
+    if os.path.exists(kept):  # a replayed switch (run_files.STRUCTURE_BEST): best.th may hold the pruned model
+        return kept
     if trainer._best_model_filename is not None:
         return trainer._best_model_filename
     path = os.path.join(serialization_dir, "best.th")

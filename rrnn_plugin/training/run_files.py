@@ -22,6 +22,16 @@ from rrnn_plugin.training.pruning import STRUCTURE_FILE, rewrite_config
 
 STRUCTURE_ARCHIVE = "structure_model.tar.gz"
 ORIGINAL_CONFIG = "structure_learning_config.json"
+# The unpruned weights pruning starts from, kept from the switch to the end of the run: the switch's
+# checkpoint links best.th to the *pruned* model before its training state exists, so a run killed
+# between the two recovers in the structure phase, whose switch must not read that best.th.
+STRUCTURE_BEST = "structure_best.th"
+
+
+def save_structure_best(serialization_dir: str, model: torch.nn.Module) -> None:
+    path = os.path.join(serialization_dir, STRUCTURE_BEST)
+    torch.save(model.state_dict(), path + ".tmp")
+    os.replace(path + ".tmp", path)
 
 
 def write_structure_archive(serialization_dir: str, model: torch.nn.Module, config_updates: Dict[str, Any]) -> None:
@@ -54,6 +64,8 @@ def finish_run_files(serialization_dir: str, finetune: Dict[str, Any], config_up
     original = Params.from_file(config_path).as_dict(quiet=True)
     write_json(os.path.join(serialization_dir, ORIGINAL_CONFIG), original)
     write_json(config_path, rewrite_config(original, config_updates))
+    if os.path.exists(os.path.join(serialization_dir, STRUCTURE_BEST)):  # the run is past any replay of the switch
+        os.remove(os.path.join(serialization_dir, STRUCTURE_BEST))
 
 
 def plain(value: Any) -> Any:
