@@ -95,3 +95,14 @@ def load_model_archive(path: str, **kwargs):
         return load_archive(path, cuda_device=-1, **kwargs)
     except Exception as error:  # AllenNLP raises many kinds here; the user needs the path and the cause
         raise ArchiveError(f"cannot load model archive {path}: {type(error).__name__}: {one_line(error)}") from error
+
+
+def archive_intact(serialization_dir: str) -> bool:
+    """Whether a run's model.tar.gz is complete enough to load (AllenNLP writes it in place,
+    after metrics.json, so a run stopped in between has none or a cut one)."""
+    try:
+        with tarfile.open(os.path.join(serialization_dir, "model.tar.gz")) as archive:
+            names = set(archive.getnames())
+    except (OSError, tarfile.TarError, EOFError):
+        return False
+    return {"config.json", "weights.th"} <= names

@@ -18,8 +18,10 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
    members add up to more than 8 GiB (`archives.MAX_EXTRACTED_BYTES`).
 4. `allennlp train --recover` on a finished run compares the given config with the saved one first;
    structure learning rewrites the saved config at its end (the pruned model's), so that comparison
-   crashed with a KeyError.  A finished run (metrics.json written) is now refused before it, with a
-   message that says so (the checkpointer, training/checkpointer.py, refuses it too).  `--force`
+   crashed with a KeyError.  A finished run (a whole metrics.json and a loadable model.tar.gz) is
+   now refused before it, with a message that says so (the checkpointer, training/checkpointer.py,
+   refuses it too); a run stopped while writing those files has them removed and written again,
+   and one stopped after the rewrite gets its original config back before the comparison.  `--force`
    deletes the whole folder: it is refused for a folder that is not a run's (no config.json), so
    `-s .` or a folder of the user's own files is never wiped.
 5. A pretrained vector file with NaN or infinite values makes AllenNLP's `embedding` fail with
@@ -33,7 +35,9 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
 (The missing-torchvision problem happens before any plugin is imported; `rrnn_plugin_shim.py`
 handles it.)
 """
+import logging
 import os
+import shutil
 import tarfile
 from typing import List, Union
 
@@ -48,6 +52,8 @@ from allennlp.training.learning_rate_schedulers.pytorch_lr_schedulers import (
     ReduceOnPlateauLearningRateScheduler,
 )
 from allennlp.training.optimizers import Optimizer
+
+logger = logging.getLogger(__name__)
 
 
 @LearningRateScheduler.register("rrnn_reduce_on_plateau")
@@ -109,10 +115,14 @@ if hasattr(tarfile, "data_filter"):
 def _refuse_recovering_a_finished_run(create_serialization_dir):
     def wrapped(params, serialization_dir, recover, force):
         if recover and not force and os.path.isfile(os.path.join(serialization_dir, "metrics.json")):
-            raise ConfigurationError(
-                f"{serialization_dir} holds a finished run (metrics.json is written): there is nothing to "
-                "recover.  Use --force to train it again, or another serialization dir."
-            )
+            if _finished(serialization_dir):
+                raise ConfigurationError(
+                    f"{serialization_dir} holds a finished run (metrics.json and model.tar.gz are written): there "
+                    "is nothing to recover.  Use --force to train it again, or another serialization dir."
+                )
+            _reopen_final_files(serialization_dir)
+        if recover and not force:
+            _restore_structure_learning_config(serialization_dir)
         if force and not _is_run_folder_or_empty(serialization_dir):
             raise ConfigurationError(
                 f"{serialization_dir} is not a training run's folder (no config.json in it), and --force deletes "
@@ -123,6 +133,44 @@ def _refuse_recovering_a_finished_run(create_serialization_dir):
 
     wrapped.__wrapped__ = create_serialization_dir
     return wrapped
+
+
+def _finished(folder: str) -> bool:
+    """A whole metrics.json and a loadable model.tar.gz: AllenNLP writes metrics.json (in place)
+    and then the archive, so a run stopped in between has neither whole."""
+    import json
+
+    from rrnn_plugin.archives import archive_intact
+
+    try:
+        with open(os.path.join(folder, "metrics.json")) as handle:
+            json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return archive_intact(folder)
+
+
+def _reopen_final_files(folder: str) -> None:
+    """A run stopped while writing its final files: remove them, so that --recover writes them again
+    from the last checkpoint (the test evaluation and the archive), as the whole run did."""
+    logger.warning("%s was stopped while writing metrics.json / model.tar.gz: --recover writes them again from its "
+                   "last checkpoint", folder)
+    for name in ("metrics.json", "model.tar.gz"):
+        if os.path.exists(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
+
+
+def _restore_structure_learning_config(folder: str) -> None:
+    """Structure learning rewrites config.json to the pruned model as its training ends (keeping the
+    original as structure_learning_config.json), before the test evaluation and the archive.  A run
+    stopped in between is recovered with its original config, which --recover compares with the
+    one given (AllenNLP's comparison failed with a KeyError on the rewritten one)."""
+    from rrnn_plugin.training.run_files import ORIGINAL_CONFIG
+
+    original = os.path.join(folder, ORIGINAL_CONFIG)
+    if os.path.isfile(original) and not os.path.isfile(os.path.join(folder, "metrics.json")):
+        shutil.copyfile(original, os.path.join(folder, "config.json.tmp"))
+        os.replace(os.path.join(folder, "config.json.tmp"), os.path.join(folder, "config.json"))
 
 
 def _is_run_folder_or_empty(folder: str) -> bool:

@@ -93,6 +93,34 @@ def test_a_run_killed_as_best_th_becomes_the_pruned_model_recovers(tmp_path):
         assert metrics(killed)[key] == metrics(whole)[key], key
 
 
+@pytest.mark.parametrize("stopped", ["before metrics.json", "in metrics.json", "before model.tar.gz"])
+def test_a_run_stopped_while_writing_its_final_files_recovers_them(tmp_path, stopped):
+    """After the last epoch, structure learning rewrites config.json (the pruned model), then
+    AllenNLP evaluates on test, writes metrics.json and then model.tar.gz.  A run stopped in between
+    failed on --recover (a KeyError comparing configs; 'a finished run' for a metrics.json without
+    an archive) or ended with half its metrics."""
+    import shutil
+
+    overrides = json.dumps(LONG)
+    whole = tmp_path / "whole"
+    assert allennlp("train", str(CONFIG), "-s", str(whole), "-o", overrides).returncode == 0
+    run = tmp_path / "run"
+    shutil.copytree(whole, run)
+    (run / "model.tar.gz").unlink()
+    if stopped == "before metrics.json":
+        (run / "metrics.json").unlink()
+    elif stopped == "in metrics.json":
+        (run / "metrics.json").write_text('{"best_epoch": ')
+    recovered = allennlp("train", str(CONFIG), "-s", str(run), "-o", overrides, "--recover")
+    assert recovered.returncode == 0, recovered.stderr[-2000:]
+    assert (run / "model.tar.gz").is_file()
+    ignored = {"training_duration", "training_start_epoch", "training_epochs", "epoch_start_time", "peak_worker_0_memory_MB",
+               "peak_cpu_memory_MB", "training_cpu_memory_MB", "validation_cpu_memory_MB", "training_worker_0_memory_MB"}
+    expected = {k: v for k, v in metrics(whole).items() if k not in ignored}
+    assert {k: v for k, v in metrics(run).items() if k not in ignored} == expected
+    assert json.loads((run / "config.json").read_text()) == json.loads((whole / "config.json").read_text())
+
+
 def test_a_partial_checkpoint_is_skipped_and_a_finished_run_is_not_retrained(tmp_path):
     overrides = json.dumps({"trainer.num_epochs": 4, "random_seed": 5, "numpy_seed": 5, "pytorch_seed": 5})
     run, config = tmp_path / "run", FIXTURES / "rational_classifier.jsonnet"

@@ -22,7 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
-from rrnn_plugin.experiments.trial import archive_intact, predictions_missing
+from rrnn_plugin.archives import archive_intact
+from rrnn_plugin.experiments.trial import predictions_missing
 from rrnn_plugin.experiments.zygote import Zygote, die_with
 
 LOG_SUFFIX = ".log"  # the run's stdout/stderr go next to its serialization dir

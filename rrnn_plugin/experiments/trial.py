@@ -21,6 +21,8 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
+from rrnn_plugin.archives import archive_intact
+
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "test_predictions.tsv"
@@ -124,19 +126,6 @@ def write_predictions(model, reader, data_path: str, path: str) -> int:
         writer.writerows(rows)
     os.replace(path + ".tmp", path)
     return len(rows)
-
-
-def archive_intact(serialization_dir: str) -> bool:
-    """Whether the run's model.tar.gz is complete enough to load (AllenNLP writes it in place,
-    after metrics.json, so a run stopped in between has none or a cut one)."""
-    import tarfile
-
-    try:
-        with tarfile.open(os.path.join(serialization_dir, "model.tar.gz")) as archive:
-            names = set(archive.getnames())
-    except (OSError, tarfile.TarError, EOFError):
-        return False
-    return {"config.json", "weights.th"} <= names
 
 
 def predictions_missing(serialization_dir: str) -> bool:

@@ -20,6 +20,7 @@ another), and different from AllenNLP's own in four ways:
 It also links `best.th` before the training state is written, so a kill between the two cannot
 leave a checkpoint that believes in a `best.th` that was never written.
 """
+import json
 import logging
 import os
 import random
@@ -198,3 +199,26 @@ if not hasattr(GradientDescentTrainer._maybe_restore_checkpoint, "__wrapped__"):
     GradientDescentTrainer._maybe_restore_checkpoint = _restore_rng_after_replay(
         GradientDescentTrainer._maybe_restore_checkpoint
     )
+
+
+def _complete_metrics_of_a_finished_replay(try_train):
+    """A run recovered from the checkpoint of its last epoch (killed after it, before metrics.json)
+    replays no epoch, so the trainer's final metrics lacked that epoch's keys (`epoch`, `training_*`,
+    `validation_*`, a callback's): they are taken from its metrics_epoch_N.json, as the whole run
+    had them."""
+    def wrapped(trainer):
+        metrics, epoch = try_train(trainer)
+        last = trainer._epochs_completed - 1
+        path = os.path.join(trainer._serialization_dir or "", f"metrics_epoch_{last}.json")
+        if "epoch" not in metrics and last >= 0 and os.path.isfile(path):
+            with open(path) as handle:
+                for key, value in json.load(handle).items():
+                    metrics.setdefault(key, value)
+        return metrics, epoch
+
+    wrapped.__wrapped__ = try_train
+    return wrapped
+
+
+if not hasattr(GradientDescentTrainer._try_train, "__wrapped__"):
+    GradientDescentTrainer._try_train = _complete_metrics_of_a_finished_replay(GradientDescentTrainer._try_train)
