@@ -72,6 +72,23 @@ def check_output_path(output: Optional[str], inputs: Iterable[Optional[str]], op
                                  "it is left as it is: choose another output file")
 
 
+def write_text_safely(path: str, text: str) -> None:
+    """`text` into `path` (its folder made if needed): beside it and renamed over it, so a failure
+    leaves the old file whole; a FIFO or /dev/stdout is written directly."""
+    if not is_regular_or_new(path):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    final = os.path.realpath(path)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    old = os.stat(final).st_mode if os.path.exists(final) else None
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=os.path.dirname(final),
+                                     prefix=f".{os.path.basename(final)}.", suffix=".partial", delete=False) as handle:
+        handle.write(text)
+    os.chmod(handle.name, stat.S_IMODE(old) if old is not None else 0o666 & ~_UMASK)
+    os.replace(handle.name, final)
+
+
 def _split(paths: Optional[str]) -> list:
     return [] if not paths else str(paths).split(",")
 

@@ -286,6 +286,8 @@ def test_command_errors_are_one_line(baseline_dir: Path, tmp_path: Path, monkeyp
         (["rrnn-visualize", str(not_an_archive), KITCHEN], str(not_an_archive)),
         (["rrnn-visualize", archive, str(tmp_path / "no-such-domain") + "#train"], "no-such-domain#train"),
         (["rrnn-visualize", archive, KITCHEN, "--wfsa", "7", "--silent"], "no WFSA [7]"),
+        (["rrnn-visualize", archive, KITCHEN, "--output-file", archive], "also an input"),  # the model is kept
+        (["rrnn-visualize", archive, KITCHEN, "--output-file", str(tmp_path)], "is a folder"),
         (["rrnn-draw-structure", missing, "--output", str(tmp_path / "x.png")], missing),
         (["rrnn-draw-structure", archive, "--output", str(tmp_path / "x.gif")], "x.gif"),
     ]
@@ -295,6 +297,7 @@ def test_command_errors_are_one_line(baseline_dir: Path, tmp_path: Path, monkeyp
         message = raised.value.code
         assert isinstance(message, str) and "\n" not in message, message  # exit status 1, one line
         assert message.startswith(argv[0] + ": error: ") and named in message, message
+    assert (baseline_dir / "model.tar.gz").read_bytes()[:2] == b"\x1f\x8b"  # still the gzip archive
 
 
 # ----- structure pictures -----------------------------------------------------------------------

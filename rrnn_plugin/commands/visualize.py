@@ -93,15 +93,19 @@ def add_draw_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 
 
 def run_visualize(args: argparse.Namespace) -> None:
+    from allennlp.common.checks import ConfigurationError
+
+    from rrnn_plugin.command_guards import check_output_path, write_text_safely
+
     try:
+        if args.output_file and os.path.isdir(args.output_file):
+            raise VisualizationError(f"--output-file {args.output_file} is a folder; name a file in it")
+        check_output_path(args.output_file, [args.archive_file, args.data_path], "--output-file")
         text = visualize(args)
-    except VisualizationError as error:
+    except (VisualizationError, ConfigurationError) as error:
         raise SystemExit(f"rrnn-visualize: error: {error}") from None
     if args.output_file:
-        folder = os.path.dirname(os.path.abspath(args.output_file))
-        os.makedirs(folder, exist_ok=True)
-        with open(args.output_file, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_text_safely(args.output_file, text)
     else:
         print(text, end="")
 
