@@ -15,6 +15,7 @@ import pytest
 import torch
 from allennlp.commands.train import train_model, train_model_from_file
 from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 from allennlp.models.archival import load_archive
@@ -263,6 +264,18 @@ def test_every_state_pruned_end_to_end(tmp_path, monkeypatch):
     predictor = Predictor.from_archive(archive, "sentiment")
     first, second = predictor.predict("great product"), predictor.predict("broke after a week")
     assert first["probs"] == pytest.approx(second["probs"]), "bias only: same for every input"
+
+
+@pytest.mark.parametrize("regexes", [
+    [[".*state_parms", {"type": "state_group_lasso", "alpha": 0.5}]],  # a typo: matches nothing
+    [[".*state_params", {"type": "state_group_lasso", "alpha": 0.5}],
+     [".*state_params", {"type": "state_group_lasso", "alpha": 5.0}]],  # the second is shadowed by the first
+])
+def test_a_group_lasso_rule_that_applies_to_nothing_is_refused(tmp_path, regexes):
+    """Such a rule left structure learning unregularized (or at another strength) while
+    learned_structure.json recorded its lambda."""
+    with pytest.raises(ConfigurationError, match="model.regularizer: the state_group_lasso rule"):
+        train(tmp_path / "run", **{"model.regularizer.regexes": regexes})
 
 
 def test_structure_only_run_archives_the_pruned_model(tmp_path):

@@ -108,7 +108,7 @@ from rrnn_plugin.training.pruning import (
     encoder_structures,
     structure_report,
 )
-from rrnn_plugin.training.regularizers import group_lasso_alphas
+from rrnn_plugin.training.regularizers import group_lasso_alphas, group_lasso_rules
 from rrnn_plugin.training.run_files import (
     STRUCTURE_BEST, finish_run_files, plain, save_structure_best, write_json, write_structure_archive,
 )
@@ -465,9 +465,25 @@ class PruneAndFinetuneCallback(TrainerCallback):
             )
         if trainer._moving_average is not None or trainer._momentum_scheduler is not None:
             problems.append("moving_average and momentum_scheduler are not supported")
+        if self.phase == STRUCTURE:
+            problems.extend(_group_lasso_problems(self.model))
         problems.extend(distributed_problems(trainer, self.serialization_dir))
         if problems:
             raise ConfigurationError("prune_and_finetune: " + "; ".join(problems))
+
+
+def _group_lasso_problems(model: Model) -> List[str]:
+    """A `state_group_lasso` rule of model.regularizer that applies to no parameter (a misspelt
+    regex, or one shadowed by an earlier rule) would leave structure learning unregularized while
+    learned_structure.json records its lambda."""
+    applied, dead = group_lasso_rules(model)
+    if dead:
+        return [f"model.regularizer: the state_group_lasso rule(s) {dead} apply to no trainable parameter (a regex "
+                "that matches no name, or an earlier rule matches those first), so their lambda would never be used"]
+    if not applied:
+        logger.warning("prune_and_finetune: model.regularizer has no state_group_lasso; pruning will see the "
+                       "unregularized state norms")
+    return []
 
 
 def _trainer_optimizer_config(serialization_dir: str) -> Lazy[Optimizer]:

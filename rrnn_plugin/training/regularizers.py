@@ -17,7 +17,7 @@ reached exactly zero stays finite and simply stops being pushed.
 import math
 import os
 import re
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -71,9 +71,26 @@ def _regexes(model: Model) -> List:
     return list(applicator._regularizers)
 
 
+def group_lasso_rules(model: Model) -> Tuple[List[StateGroupLasso], List[str]]:
+    """(the `state_group_lasso` regularizers that apply to some trainable parameter, the regexes
+    of those that apply to none), with the applicator's rule: the first regex that matches a
+    parameter's name wins.  A rule applying to nothing is a typo or a rule shadowed by an earlier
+    one: its strength would be recorded but never used."""
+    regexes = _regexes(model)
+    applied = set()
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            for index, (regex, _) in enumerate(regexes):
+                if re.search(regex, name):
+                    applied.add(index)
+                    break
+    rules = [(i, regex, reg) for i, (regex, reg) in enumerate(regexes) if isinstance(reg, StateGroupLasso)]
+    return [reg for i, _, reg in rules if i in applied], [regex for i, regex, _ in rules if i not in applied]
+
+
 def group_lasso_alphas(model: Model) -> List[float]:
-    """The `alpha` of every `state_group_lasso` in the model's regularizer (empty if none)."""
-    return [reg.alpha for _, reg in _regexes(model) if isinstance(reg, StateGroupLasso)]
+    """The `alpha` of every `state_group_lasso` that applies to a parameter (empty if none)."""
+    return [reg.alpha for reg in group_lasso_rules(model)[0]]
 
 
 def group_lasso_penalty(model: Model) -> Optional[float]:
