@@ -121,6 +121,20 @@ def test_a_run_stopped_while_writing_its_final_files_recovers_them(tmp_path, sto
     assert json.loads((run / "config.json").read_text()) == json.loads((whole / "config.json").read_text())
 
 
+def test_a_run_moved_to_another_folder_recovers_there(tmp_path):
+    """The checkpoint records best.th's path: a run moved (say, to a bigger disk) and recovered
+    trained to the end, then failed looking for best.th in the old folder."""
+    overrides = json.dumps(LONG)
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    assert allennlp("train", str(CONFIG), "-s", str(first), "-o", overrides).returncode == 0
+    (first / "metrics.json").unlink()  # as if stopped after its last checkpoint: no epoch left to
+    (first / "model.tar.gz").unlink()  # replay, so best.th is read from where the checkpoint says
+    first.rename(moved)
+    recovered = allennlp("train", str(CONFIG), "-s", str(moved), "-o", overrides, "--recover")
+    assert recovered.returncode == 0, recovered.stderr[-2000:]
+    assert (moved / "model.tar.gz").is_file() and not first.exists()
+
+
 def test_a_partial_checkpoint_is_skipped_and_a_finished_run_is_not_retrained(tmp_path):
     overrides = json.dumps({"trainer.num_epochs": 4, "random_seed": 5, "numpy_seed": 5, "pytorch_seed": 5})
     run, config = tmp_path / "run", FIXTURES / "rational_classifier.jsonnet"

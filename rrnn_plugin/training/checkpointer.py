@@ -177,6 +177,9 @@ class _RngRestoringLoader:
 def _restore_rng_after_replay(restore):
     def wrapped(trainer) -> None:
         restore(trainer)
+        best, folder = getattr(trainer, "_best_model_filename", None), getattr(trainer, "_serialization_dir", None)
+        if best and folder:  # the checkpoint holds the path it was saved under: a moved run's is elsewhere
+            trainer._best_model_filename = os.path.join(folder, os.path.basename(best))
         checkpointer = getattr(trainer, "_checkpointer", None)
         state = getattr(checkpointer, "pending_rng", None)
         if state is None:
