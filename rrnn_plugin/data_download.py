@@ -86,6 +86,9 @@ def download(url: str, target: Path, timeout: float = 60.0) -> Path:
             part.unlink()
 
 
+MAX_REVIEW_FILE_BYTES = 64 * 2 ** 20  # the largest balanced review file is ~3 MB
+
+
 def extract(archive: Path, dest: Path, digests: Dict[str, str]) -> None:
     """Copy the balanced review files out of `archive` into `dest`, each checked before it is kept."""
     wanted = set(digests)
@@ -96,6 +99,9 @@ def extract(archive: Path, dest: Path, digests: Dict[str, str]) -> None:
                 parts = PurePosixPath(member.name).parts
                 name = "/".join(parts[-2:]) if len(parts) >= 2 else ""
                 if name in wanted and member.isfile():
+                    if member.size > MAX_REVIEW_FILE_BYTES:  # read into memory: a bomb must not get there
+                        raise DataError(f"{archive}: {member.name} is {member.size:,} bytes, far more than a "
+                                        "review file (a few MB): not the multi-domain sentiment archive")
                     found[name] = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as error:
         raise DataError(f"{archive}: not a readable .tar.gz archive ({error})") from error

@@ -118,3 +118,16 @@ def test_an_archive_on_disk_works_offline(tmp_path):
     broken.write_bytes(build_archive()[:200])
     with pytest.raises(DataError, match="not a readable"):
         fetch(str(tmp_path / "other"), archive=str(broken), digests=DIGESTS)
+
+
+def test_a_member_far_larger_than_a_review_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """The review files are read into memory to be checked: a small archive with a huge member
+    reached 1 GB of memory before its checksum failed."""
+    from rrnn_plugin import data_download
+
+    monkeypatch.setattr(data_download, "MAX_REVIEW_FILE_BYTES", 1000)  # the fixture files are larger
+    archive = tmp_path / "domain_sentiment_data.tar.gz"
+    archive.write_bytes(build_archive())
+    with pytest.raises(DataError, match=r"bytes, far more than a review file"):
+        fetch(str(tmp_path / "blitzer"), archive=str(archive), digests=DIGESTS)
+    assert not (tmp_path / "blitzer").exists() or [p for p in (tmp_path / "blitzer").rglob("*") if p.is_file()] == []
