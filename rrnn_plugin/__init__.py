@@ -11,7 +11,13 @@ Without AllenNLP installed, only the framework-free core loads (`rrnn_plugin.mod
 """
 import importlib.util
 import os
+import warnings
 from pathlib import Path
+
+# google-api-core (AllenNLP's cloud-storage dependency) warns on every import that Google will stop
+# supporting Python 3.11 in 2027; it says nothing about this package and cluttered `make demo`.
+warnings.filterwarnings("ignore", message="You are using a Python version .* which Google will stop supporting",
+                        category=FutureWarning)
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
