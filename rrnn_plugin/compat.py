@@ -28,7 +28,8 @@ imports plugins before it reads a config), and nothing in AllenNLP's installed f
    "normal expects std >= 0.0" (or train on them), and one with a non-number fails with numpy's
    bare "could not convert string to float".  The reading is wrapped: such a file is refused with
    its name and the line of the first bad value.
-6. Jsonnet resolves `import 'x.libsonnet'` from the importing file's folder only, so a config saved
+6. A training loss of inf is refused like AllenNLP refuses NaN ("infinite loss encountered").
+7. Jsonnet resolves `import 'x.libsonnet'` from the importing file's folder only, so a config saved
    outside this project could not use the plugin's config library.  Configs are evaluated with the
    library folder (`training_configs/lib`, `CONFIG_LIBRARY`) on jsonnet's search path, so any config
    anywhere can `import 'rrnn.libsonnet'` (or 'bert.libsonnet'); relative imports work as before.
@@ -47,6 +48,7 @@ from allennlp.common import params as _params_module
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules.token_embedders import embedding as _embedding_module
 from allennlp.training import util as training_util
+from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.learning_rate_schedulers.pytorch_lr_schedulers import (
     ReduceOnPlateauLearningRateScheduler,
@@ -233,6 +235,24 @@ def _raise_for_bad_vector(file_uri, embedding_dim: int, vocab, namespace: str) -
 if not hasattr(_embedding_module._read_embeddings_from_text_file, "__wrapped__"):
     _embedding_module._read_embeddings_from_text_file = _refuse_non_finite_vectors(
         _embedding_module._read_embeddings_from_text_file)
+
+
+def _refuse_infinite_loss(batch_outputs):
+    """AllenNLP stops on a NaN training loss but trains on an infinite one (a group-lasso strength
+    of 1e38 gave `training_loss: inf` and a pruning decision made from it, exit 0)."""
+    def wrapped(trainer, batch, for_training: bool):
+        output = batch_outputs(trainer, batch, for_training)
+        loss = output.get("loss")
+        if for_training and loss is not None and bool(torch.isinf(loss).any()):
+            raise ValueError("infinite loss encountered (a regularizer strength or learning rate far too large?)")
+        return output
+
+    wrapped.__wrapped__ = batch_outputs
+    return wrapped
+
+
+if not hasattr(GradientDescentTrainer.batch_outputs, "__wrapped__"):
+    GradientDescentTrainer.batch_outputs = _refuse_infinite_loss(GradientDescentTrainer.batch_outputs)
 
 
 CONFIG_LIBRARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training_configs", "lib")

@@ -278,6 +278,14 @@ def test_a_group_lasso_rule_that_applies_to_nothing_is_refused(tmp_path, regexes
         train(tmp_path / "run", **{"model.regularizer.regexes": regexes})
 
 
+def test_an_infinite_training_loss_stops_the_run(tmp_path):
+    """AllenNLP stops on NaN only: with a group-lasso strength of 1e38 the run trained on an
+    infinite loss, pruned from it and exited 0."""
+    with pytest.raises(ValueError, match="infinite loss encountered"):
+        train(tmp_path / "run", **{"model.regularizer.regexes.0.1.alpha": 1e38})
+    assert not (tmp_path / "run" / "model.tar.gz").exists()
+
+
 def test_structure_only_run_archives_the_pruned_model(tmp_path):
     """finetune_epochs = 0: the paper's first command; model.tar.gz is the pruned best epoch."""
     run = train(tmp_path / "run", **{"trainer.callbacks.0.finetune_epochs": 0})
