@@ -182,6 +182,18 @@ def test_features_match_the_model_and_cached_features_are_identical(tiny_bert, f
     assert second.stats == dict(computed_documents=0, computed_wordpieces=0, compute_seconds=0.0, read_documents=3)
 
 
+def test_stored_features_with_the_wrong_row_count_are_computed_again(tiny_bert, feature_cache, caplog):
+    """A damaged part whose checksum still fits (its rows cut or padded) must not reach pooling."""
+    from rrnn_plugin.contextual.feature_cache import document_key
+
+    embedder = ContextualFeatureEmbedder(tiny_bert, stored_dtype="float32")
+    ids = [load_tokenizer(tiny_bert).convert_tokens_to_ids("!")]  # one WordPiece between [CLS] and [SEP]
+    embedder.cache.put(document_key(ids), np.zeros((5, 32), dtype=np.float32))  # 5 rows, not 3
+    (features,) = embedder.document_features([ids])
+    assert features.shape == (3, 32) and "have 5 rows, not 3" in caplog.text
+    assert embedder.stats["computed_documents"] == 1
+
+
 def test_float16_store_is_what_the_model_sees_first_and_later(tiny_bert):
     _, tensors = wordpiece_batch(["The pans broke.", LONG_TEXT], tiny_bert)
     first = ContextualFeatureEmbedder(tiny_bert)  # float16 by default
@@ -434,6 +446,30 @@ def test_corrupt_stored_features_are_recomputed_not_returned(tmp_path, caplog):
     np.testing.assert_array_equal(reader.get_many(["a" * 64])["a" * 64], good)
     with pytest.raises(ValueError, match="NaN or infinite"):
         reader.put("c" * 64, np.array([[np.inf, 0, 0]], dtype=np.float32))
+
+
+@pytest.mark.parametrize("damage", ["offset past the end", "short crc32", "keys not bytes"])
+def test_a_part_with_a_broken_index_is_skipped_not_crashed_on(tmp_path, caplog, damage):
+    """A part whose index points outside its features, or whose datasets disagree, raised an
+    h5py IndexError (or an AttributeError in rrnn-features) instead of being recomputed."""
+    cache = FeatureCache(tmp_path, {"s": 1}, dim=3, dtype="float32")
+    cache.put("a" * 64, np.ones((2, 3), dtype=np.float32))
+    cache.put("b" * 64, np.ones((4, 3), dtype=np.float32))
+    cache.close()
+    (part,) = cache.folder.glob("part-*.h5")
+    with h5py.File(part, "r+") as handle:
+        if damage == "offset past the end":
+            handle["offsets"][1] = 100
+        elif damage == "short crc32":
+            crc = handle["crc32"][()][:1]
+            del handle["crc32"]
+            handle.create_dataset("crc32", data=crc)
+        else:
+            del handle["keys"]
+            handle.create_dataset("keys", data=np.arange(2))
+    reader = FeatureCache(tmp_path, {"s": 1}, dim=3, dtype="float32")
+    assert reader.get_many(["a" * 64, "b" * 64]) == {}
+    assert "skipping unreadable feature part" in caplog.text
 
 
 def test_an_unwritable_cache_fails_before_computing(tmp_path):

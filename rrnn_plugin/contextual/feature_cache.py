@@ -158,6 +158,13 @@ class FeatureCache:
             raise ValueError(f"features are {features.shape} {features.dtype}, expected (*, {self.dim}) {self.dtype}")
         if not (len(handle["keys"]) == len(handle["offsets"]) == len(handle["lengths"])):
             raise ValueError("index datasets differ in length")
+        if "crc32" in handle and len(handle["crc32"]) != len(handle["keys"]):
+            raise ValueError("crc32 and keys differ in length")
+        if handle["keys"].dtype.kind != "S":
+            raise ValueError(f"keys are {handle['keys'].dtype}, not byte strings")
+        offsets, lengths = handle["offsets"][()], handle["lengths"][()]
+        if len(offsets) and (offsets.min() < 0 or lengths.min() < 0 or (offsets + lengths).max() > features.shape[0]):
+            raise ValueError("an offset or length points outside the stored features")
 
     def __contains__(self, key: str) -> bool:
         if not self._scanned:

@@ -225,6 +225,10 @@ class ContextualFeatureEmbedder(TokenEmbedder):
         found = self.cache.get_many(set(keys))
         missing: Dict[str, Sequence[int]] = {}
         for key, ids in zip(keys, documents):
+            if key in found and len(found[key]) != len(ids) + 2:  # a damaged part whose checksum still fits
+                logger.warning("%s: stored features of document %s have %d rows, not %d; computing them again",
+                               self.cache.folder, key[:12], len(found[key]), len(ids) + 2)
+                del found[key]
             if key not in found:
                 missing.setdefault(key, ids)
         if missing:
