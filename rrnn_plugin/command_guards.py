@@ -72,6 +72,21 @@ def check_output_path(output: Optional[str], inputs: Iterable[Optional[str]], op
                                  "it is left as it is: choose another output file")
 
 
+def _staging_file(final: str):
+    """An open temporary file beside `final` (a real path), to be `_publish`ed over it."""
+    folder, name = os.path.split(final)
+    return tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{name}.", suffix=".partial",
+                                       delete=False)
+
+
+def _publish(staged: str, final: str) -> None:
+    """Rename the (closed) staged file over `final`, with the old file's mode, or the one open()
+    would give a new file (not the temporary's 0600)."""
+    old = os.stat(final).st_mode if os.path.exists(final) else None
+    os.chmod(staged, stat.S_IMODE(old) if old is not None else 0o666 & ~_UMASK)
+    os.replace(staged, final)
+
+
 def write_text_safely(path: str, text: str) -> None:
     """`text` into `path` (its folder made if needed): beside it and renamed over it, so a failure
     leaves the old file whole; a FIFO or /dev/stdout is written directly."""
@@ -81,12 +96,9 @@ def write_text_safely(path: str, text: str) -> None:
         return
     final = os.path.realpath(path)
     os.makedirs(os.path.dirname(final), exist_ok=True)
-    old = os.stat(final).st_mode if os.path.exists(final) else None
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=os.path.dirname(final),
-                                     prefix=f".{os.path.basename(final)}.", suffix=".partial", delete=False) as handle:
+    with _staging_file(final) as handle:
         handle.write(text)
-    os.chmod(handle.name, stat.S_IMODE(old) if old is not None else 0o666 & ~_UMASK)
-    os.replace(handle.name, final)
+    _publish(handle.name, final)
 
 
 def _split(paths: Optional[str]) -> list:
@@ -108,9 +120,7 @@ def _guard_predict() -> None:
         original_init(self, predictor, input_file, None if staged else output_file, *args, **kwargs)
         self._rrnn_final_output = os.path.realpath(output_file) if staged else None  # a symlink's target
         if staged:
-            folder, name = os.path.split(self._rrnn_final_output)
-            self._output_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by run)
-                "w", dir=folder, prefix=f".{name}.", suffix=".partial", delete=False)
+            self._output_file = _staging_file(self._rrnn_final_output)  # closed by run
 
     def run(self) -> None:
         final = self._rrnn_final_output
@@ -123,9 +133,7 @@ def _guard_predict() -> None:
                 os.unlink(partial.name)
             raise
         if partial is not None:
-            old = os.stat(final).st_mode if os.path.exists(final) else None
-            os.chmod(partial.name, stat.S_IMODE(old) if old is not None else 0o666 & ~_UMASK)  # not 0600
-            os.replace(partial.name, final)
+            _publish(partial.name, final)
         from rrnn_plugin.predictors.predict_lines import report_failed_lines
 
         report_failed_lines(self)

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
+from rrnn_plugin.experiments.spec_checks import is_finite_number
+
 RUN = "run"  # train with `next_lambda`
 FOUND = "found"  # `chosen` is within tolerance
 GAVE_UP = "gave_up"  # `chosen` is only the closest try
@@ -41,11 +43,11 @@ class LambdaSearch:
     max_lambda: float = 1e2
 
     def __post_init__(self) -> None:
-        for name, low in (("target", 0.0), ("start", 0.0)):
+        for name in ("target", "start"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > low):
+            if not (is_finite_number(value) and value > 0):
                 raise ValueError(f"lambda search: {name} must be a positive finite number, got {value!r}")
-        if not (isinstance(self.tolerance, (int, float)) and math.isfinite(self.tolerance) and self.tolerance >= 0):
+        if not (is_finite_number(self.tolerance) and self.tolerance >= 0):
             raise ValueError(f"lambda search: tolerance must be a finite number >= 0, got {self.tolerance!r}")
         if not isinstance(self.max_tries, int) or self.max_tries < 1:
             raise ValueError(f"lambda search: max_tries must be an integer >= 1, got {self.max_tries!r}")

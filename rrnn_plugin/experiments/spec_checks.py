@@ -21,7 +21,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -77,12 +77,12 @@ def _seeds(value: Any) -> None:
 
 
 def _targets(value: Any) -> None:
-    if not isinstance(value, list) or not all(_is_number(t) and t > 0 for t in value):
+    if not isinstance(value, list) or not all(is_finite_number(t) and t > 0 for t in value):
         _fail("targets", "must be a list of positive numbers (transitions)", value)
 
 
 def _number(key: str, value: Any, minimum: float) -> None:
-    if not _is_number(value) or value < minimum:
+    if not is_finite_number(value) or value < minimum:
         _fail(key, f"must be a finite number >= {minimum:g}", value)
 
 
@@ -93,7 +93,7 @@ def _integer(key: str, value: Any, minimum: int) -> None:
 
 def _start_lambda(value: Any) -> None:
     values = value.values() if isinstance(value, dict) else [value]
-    if not all(_is_number(v) and v > 0 for v in values):
+    if not all(is_finite_number(v) and v > 0 for v in values):
         _fail("start_lambda", "must be a positive number, or an object of positive numbers by target", value)
     if isinstance(value, dict):
         for target in value:

@@ -34,7 +34,7 @@ from rrnn_plugin.experiments.search import config_runner, run_search
 from rrnn_plugin.experiments.spec import (
     BASELINE, LEARNED, SEARCH, TUNE, Point, SweepSpec, grid_points, target_name,
 )
-from rrnn_plugin.experiments.spec_checks import SpecError
+from rrnn_plugin.experiments.spec_checks import SpecError, is_finite_number
 
 POLL_S = 30  # how often a worker with nothing to claim checks on other workers' claims
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, transitions
@@ -347,7 +347,7 @@ class Sweep:
                 except (json.JSONDecodeError, KeyError, TypeError) as error:
                     raise ValueError(f"{path}, line {number}: not a sweep-state entry ({error})") from None
                 if not (isinstance(key, str) and isinstance(attrs, dict) and isinstance(values, list)
-                        and len(values) == 2 and all(_finite_number(v) for v in values)):
+                        and len(values) == 2 and all(is_finite_number(v) for v in values)):
                     raise ValueError(f"{path}, line {number}: not a sweep-state entry (a key, two finite values and "
                                      f"an object of attributes), got values {values!r}")
                 if key in done or key not in keys:
@@ -388,10 +388,6 @@ def _point_attrs(point: Point) -> Dict[str, Any]:
         if getattr(point, name) is not None:
             attrs[name] = getattr(point, name)
     return attrs
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _trained(run_dir: str) -> bool:
